@@ -1,0 +1,1 @@
+"""Provincial ICT-readiness reporting platform."""
