@@ -1,0 +1,442 @@
+"""A real single-node Apache Kafka 4.0.1 broker (KRaft, combined broker+controller) on loopback.
+
+For development and CI: the same broker jars as production, run straight from the Maven
+jar cache (see :mod:`readiness.maven`) with ``java -cp <jars> kafka.Kafka``; no Docker, no
+Kafka distribution tarball. All state (config, data, logs, pid file) lives under
+``settings.kafka_dir``.
+
+    python -m readiness.kafka_local up|down|status
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import TypedDict
+
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from readiness.maven import kafka_broker_classpath
+from readiness.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+NODE_ID = 1
+JVM_OPTS = ["-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
+
+
+class KafkaLocalError(RuntimeError):
+    """The local broker could not be formatted, started, stopped or configured."""
+
+
+def _split_bootstrap(bootstrap: str) -> tuple[str, int]:
+    host, _, port = bootstrap.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"kafka_bootstrap must be 'host:port', got {bootstrap!r}")
+    return host, int(port)
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _admin(settings: Settings, timeout_ms: int = 10_000) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="readiness-admin",
+        request_timeout_ms=timeout_ms,
+    )
+
+
+def broker_answers(settings: Settings) -> bool:
+    """True if a Kafka broker answers a metadata request on ``settings.kafka_bootstrap``.
+
+    A plain TCP connect first keeps the common "nothing there" case fast and free of
+    kafka-python connection-error logging.
+    """
+    host, port = _split_bootstrap(settings.kafka_bootstrap)
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+    except OSError:
+        return False
+    try:
+        admin = _admin(settings, timeout_ms=3_000)
+    except KafkaError:
+        return False
+    try:
+        return bool(admin.describe_cluster().get("brokers"))
+    except KafkaError:
+        return False
+    finally:
+        admin.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    """Alive and not a zombie (a zombie still accepts signal 0 until its parent reaps it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _is_our_broker(pid: int) -> bool:
+    """Guard against a recycled pid: the process must be a JVM running ``kafka.Kafka``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"kafka.Kafka" in argv
+
+
+class LocalKafka:
+    """Start/stop the local broker described by ``settings``.
+
+    As a context manager it starts the broker on entry and stops it on exit, unless the
+    broker was already running on entry (then it is left alone).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.host, self.port = _split_bootstrap(settings.kafka_bootstrap)
+        self.dir = settings.kafka_dir
+        self.data_dir = self.dir / "data"
+        self.logs_dir = self.dir / "logs"
+        self.properties_file = self.dir / "server.properties"
+        self.log4j_file = self.dir / "log4j2.properties"
+        self.pid_file = self.dir / "kafka.pid"
+        self.server_log = self.logs_dir / "server.log"
+        self.console_log = self.logs_dir / "console.out"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._started_here = False
+
+    # -- state ---------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        """A broker answers on the configured bootstrap address."""
+        return broker_answers(self.settings)
+
+    def pid(self) -> int | None:
+        """Pid of the broker this project started (from the pid file), if still alive."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _pid_alive(pid) and _is_our_broker(pid) else None
+
+    def log_tail(self, lines: int = 40) -> str:
+        parts = [
+            f"--- {path} ---\n{text}"
+            for path in (self.console_log, self.server_log)
+            if (text := _tail(path, lines))
+        ]
+        return "\n".join(parts) or "(no broker output yet)"
+
+    # -- configuration -------------------------------------------------------------------
+
+    def _write_config(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(exist_ok=True)
+        ctl = self.settings.kafka_controller_port
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": NODE_ID,
+            "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{ctl}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{ctl}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": self.data_dir,
+            "num.partitions": 1,
+            # The project creates its topics explicitly (ensure_topics), with explicit
+            # partition counts and retention; a typo in a topic name must fail loudly.
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": 1,
+            "offsets.topic.num.partitions": 1,
+            "transaction.state.log.replication.factor": 1,
+            "transaction.state.log.min.isr": 1,
+            "share.coordinator.state.topic.replication.factor": 1,
+            "share.coordinator.state.topic.min.isr": 1,
+            # Single member groups in tests should not wait 3 s for more members.
+            "group.initial.rebalance.delay.ms": 0,
+            # On restart the controller still holds the previous incarnation's registration
+            # and refuses the new one (DUPLICATE_BROKER_REGISTRATION) until that session
+            # expires: 9 s by default. A short session on loopback makes restarts ~4 s faster.
+            "broker.heartbeat.interval.ms": 500,
+            "broker.session.timeout.ms": 3000,
+        }
+        self.properties_file.write_text(
+            "# Written by readiness.kafka_local; rewritten on every start.\n"
+            + "".join(f"{key}={value}\n" for key, value in props.items())
+        )
+        self.log4j_file.write_text(
+            "# Written by readiness.kafka_local: WARN and above to a file, nothing on stdout.\n"
+            "status = warn\n"
+            "appender.file.type = File\n"
+            "appender.file.name = file\n"
+            f"appender.file.fileName = {self.server_log}\n"
+            "appender.file.layout.type = PatternLayout\n"
+            "appender.file.layout.pattern = [%d] %p %m (%c)%n\n"
+            "rootLogger.level = WARN\n"
+            "rootLogger.appenderRef.file.ref = file\n"
+            # One INFO line per start/stop ("Kafka Server started") to make the log readable.
+            "logger.raft.name = kafka.server.KafkaRaftServer\n"
+            "logger.raft.level = INFO\n"
+        )
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        java = shutil.which("java")
+        if java is None:
+            raise KafkaLocalError("`java` is not on PATH; the local broker needs Java 17+")
+        classpath = os.pathsep.join(str(p) for p in kafka_broker_classpath(self.settings))
+        return [
+            java, *JVM_OPTS, f"-Dlog4j2.configurationFile={self.log4j_file}",
+            "-cp", classpath, main, *args,
+        ]  # fmt: skip
+
+    def _format_storage(self) -> None:
+        """Format the KRaft log dir once; ``meta.properties`` marks it as formatted."""
+        if (self.data_dir / "meta.properties").exists():
+            return
+        # Kafka's Uuid text form: URL-safe base64 of 16 random bytes, without padding.
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cmd = self._java(
+            "kafka.tools.StorageTool", "format",
+            "-t", cluster_id, "-c", str(self.properties_file),
+        )  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise KafkaLocalError(
+                f"kafka-storage format failed (exit {proc.returncode}):\n"
+                f"{(proc.stdout + proc.stderr).strip()}"
+            )
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start the broker in the background and wait until it answers.
+
+        A no-op if a broker already answers on the bootstrap address. If a broker we
+        started earlier is still booting (pid file, process alive), wait for it instead
+        of starting a second one.
+        """
+        if self.is_running():
+            return
+        pid = self.pid()
+        if pid is None:
+            self._write_config()
+            self._format_storage()
+            with self.console_log.open("ab") as console:
+                self._proc = subprocess.Popen(
+                    self._java("kafka.Kafka", str(self.properties_file)),
+                    stdin=subprocess.DEVNULL,
+                    stdout=console,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.dir,
+                    # Own session: survives the `up` command and ignores the caller's Ctrl-C.
+                    start_new_session=True,
+                )
+            pid = self._proc.pid
+            self.pid_file.write_text(f"{pid}\n")
+            self._started_here = True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.is_running():
+                return
+            if self._proc is not None and self._proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise KafkaLocalError(
+                    f"Kafka broker exited with code {self._proc.returncode} during startup\n"
+                    + self.log_tail()
+                )
+            if self._proc is None and not _pid_alive(pid):
+                raise KafkaLocalError(
+                    f"Kafka broker (pid {pid}) died during startup\n{self.log_tail()}"
+                )
+            time.sleep(0.5)
+        self.stop()
+        raise KafkaLocalError(
+            f"Kafka broker did not answer on {self.settings.kafka_bootstrap} within "
+            f"{timeout:.0f}s\n{self.log_tail()}"
+        )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the broker (a clean KRaft shutdown), SIGKILL if it outlives ``timeout``.
+
+        Only stops a broker started by this project (found via the pid file).
+        """
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return
+        os.kill(pid, signal.SIGTERM)
+        if not self._wait_exit(pid, timeout):
+            log.warning("Kafka broker pid %s ignored SIGTERM for %.0fs; killing it", pid, timeout)
+            os.kill(pid, signal.SIGKILL)
+            self._wait_exit(pid, 10.0)
+        self.pid_file.unlink(missing_ok=True)
+        self._proc = None
+
+    def _wait_exit(self, pid: int, timeout: float) -> bool:
+        if self._proc is not None and self._proc.pid == pid:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout)  # also reaps our child, so no zombie lingers
+            return self._proc.poll() is not None
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def __enter__(self) -> LocalKafka:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._started_here:
+            self.stop()
+
+
+def _topic_retention_ms(admin: KafkaAdminClient, topic: str) -> int | None:
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": None})
+    for response in admin.describe_configs([resource]):
+        for _err, _msg, _type, _name, entries in response.resources:
+            for entry in entries:
+                if entry[0] == "retention.ms":
+                    return int(entry[1])
+    return None
+
+
+class TopicInfo(TypedDict):
+    partitions: int
+    retention_ms: int | None
+
+
+def describe_topic(settings: Settings, topic: str, wait: float = 15.0) -> TopicInfo:
+    """Partition count and ``retention.ms`` of ``topic`` as the broker reports them.
+
+    Waits up to ``wait`` seconds for the topic to show up: right after CreateTopics the
+    broker's metadata cache can lag the controller and still answer UNKNOWN_TOPIC_OR_PARTITION.
+    """
+    admin = _admin(settings)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            (meta,) = admin.describe_topics([topic])
+            if meta["error_code"] == 0 and meta["partitions"]:
+                break
+            if time.monotonic() > deadline:
+                raise KafkaLocalError(
+                    f"cannot describe topic {topic!r}: error code {meta['error_code']}"
+                )
+            time.sleep(0.2)
+        return TopicInfo(
+            partitions=len(meta["partitions"]),
+            retention_ms=_topic_retention_ms(admin, topic),
+        )
+    finally:
+        admin.close()
+
+
+def ensure_topics(settings: Settings) -> dict[str, int]:
+    """Create the report and target topics if missing; return ``{topic: partitions}``.
+
+    Existing topics are accepted as they are, but a partition count different from
+    ``settings.topic_partitions`` is an error: Kafka can only add partitions, and adding
+    them silently would move province keys to other partitions.
+    """
+    topics = [settings.topic_reports, settings.topic_targets]
+    admin = _admin(settings)
+    try:
+        for topic in topics:
+            new = NewTopic(
+                topic,
+                num_partitions=settings.topic_partitions,
+                replication_factor=1,
+                topic_configs={"retention.ms": str(settings.topic_retention_ms)},
+            )
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([new])
+    finally:
+        admin.close()
+    counts = {}
+    for topic in topics:
+        counts[topic] = describe_topic(settings, topic)["partitions"]
+        if counts[topic] != settings.topic_partitions:
+            raise KafkaLocalError(
+                f"topic {topic!r} has {counts[topic]} partitions, "
+                f"settings expect {settings.topic_partitions}"
+            )
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m readiness.kafka_local", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status"])
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    kafka = LocalKafka(settings)
+    try:
+        if args.command == "up":
+            started = time.monotonic()
+            kafka.start()
+            topics = ensure_topics(settings)
+            print(
+                f"Kafka up on {settings.kafka_bootstrap} ({time.monotonic() - started:.1f}s); "
+                f"data in {kafka.dir}"
+            )
+            for topic, partitions in topics.items():
+                print(f"  topic {topic}: {partitions} partitions")
+        elif args.command == "down":
+            pid = kafka.pid()
+            kafka.stop()
+            if pid is not None:
+                print(f"Kafka stopped (pid {pid})")
+            elif kafka.is_running():
+                print(
+                    f"a broker answers on {settings.kafka_bootstrap} but was not started "
+                    f"from {kafka.dir}; left running"
+                )
+            else:
+                print("Kafka was not running")
+        else:
+            running = kafka.is_running()
+            pid = kafka.pid()
+            print(
+                f"Kafka on {settings.kafka_bootstrap}: "
+                f"{'answering' if running else 'not answering'}"
+                f"{f' (pid {pid})' if pid else ''}"
+            )
+            return 0 if running else 1
+    except KafkaLocalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

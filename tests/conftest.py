@@ -1,0 +1,41 @@
+"""Shared fixtures: a real local Kafka broker for the whole test session."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from readiness.kafka_local import LocalKafka, ensure_topics
+from readiness.settings import Settings, load_settings
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (the OS picks it for a port-0 bind)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """CI settings on free loopback ports with a fresh var dir; jars stay in the shared cache."""
+    return load_settings(
+        env="ci",
+        var_dir=tmp_path_factory.mktemp("var"),
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(kafka_settings: Settings) -> Iterator[Settings]:
+    """A running single-node broker with the project's topics; stopped after the session."""
+    kafka = LocalKafka(kafka_settings)
+    kafka.start()
+    try:
+        ensure_topics(kafka_settings)
+        yield kafka_settings
+    finally:
+        kafka.stop()
