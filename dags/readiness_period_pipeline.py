@@ -1,0 +1,99 @@
+"""Readiness reporting pipeline for one reporting period: Kafka -> bronze -> silver -> gold.
+
+The tasks are deliberately thin: each imports its job from ``readiness.pipeline`` inside the
+task (nothing heavy at parse time), builds the environment's settings with ``load_settings()``
+and returns the job's counts dict, which Airflow stores as the task's XCom.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+DOC_MD = """
+# Readiness period pipeline
+
+Builds the national ICT-readiness tables for **one reporting period** from the provincial
+report submissions that arrive on Kafka (`readiness.report-submissions.v1`).
+
+| task | job | what it does |
+| --- | --- | --- |
+| `ingest_reports` | `readiness.pipeline.ingest.ingest_reports` | Reads the Kafka events not yet ingested into the Delta table `bronze_report_events` (incremental, exactly once through a checkpoint). Not period specific: it catches bronze up with the topic. |
+| `validate_batch` | `readiness.pipeline.validate.validate_period` | Validates the period's bronze events into silver; rows that fail row-level checks go to quarantine. **Fails the run** if a batch-level quality check fails, so nothing is published. |
+| `publish_tables` | `readiness.pipeline.aggregate.aggregate_period` | Aggregates the period's silver rows into the gold tables. |
+
+Each task returns a dict of counts (visible as the task's XCom `return_value`).
+
+**Parameter** `period_id` (required): the reporting period, `YYYY` (year), `YYYYQn` (quarter)
+or `YYYYSn` (half year), e.g. `2025`, `2025Q3`, `2025S1`.
+
+**Trigger**: no schedule yet; trigger it manually with the `period_id`, or locally with
+`python -m readiness.airflow_local run-dag readiness_period_pipeline --conf '{"period_id": "2025Q3"}'`.
+Only one run at a time (`max_active_runs=1`), since the jobs share the bronze checkpoint
+and write the same Delta tables.
+
+The environment (local, ci, production) comes from `READINESS_ENV` and the other
+`READINESS_*` variables of the Airflow worker, through `readiness.settings.load_settings()`.
+"""
+
+# Templated task argument: the run's period, validated against the Param below.
+PERIOD_ID = "{{ params.period_id }}"
+
+# The counts dict is one XCom (`return_value`); without multiple_outputs=False the `dict`
+# return annotation would make Airflow also push every key as an XCom of its own.
+
+
+@task(task_id="ingest_reports", multiple_outputs=False)
+def ingest_reports() -> dict[str, Any]:
+    """Kafka -> bronze: ingest the report events not yet in bronze."""
+    from readiness.pipeline.ingest import ingest_reports as ingest
+    from readiness.settings import load_settings
+
+    return ingest(load_settings())
+
+
+@task(task_id="validate_batch", multiple_outputs=False)
+def validate_batch(period_id: str) -> dict[str, Any]:
+    """Bronze -> silver + quarantine for the period; raises if a batch-level check fails."""
+    from readiness.pipeline.validate import validate_period
+    from readiness.settings import load_settings
+
+    return validate_period(load_settings(), period_id)
+
+
+@task(task_id="publish_tables", multiple_outputs=False)
+def publish_tables(period_id: str) -> dict[str, Any]:
+    """Silver -> gold tables for the period."""
+    from readiness.pipeline.aggregate import aggregate_period
+    from readiness.settings import load_settings
+
+    return aggregate_period(load_settings(), period_id)
+
+
+with DAG(
+    dag_id="readiness_period_pipeline",
+    description="Kafka report events -> bronze -> silver/quarantine -> gold, for one period",
+    doc_md=DOC_MD,
+    schedule=None,
+    catchup=False,
+    max_active_runs=1,
+    tags=["readiness", "spark", "delta"],
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "execution_timeout": timedelta(hours=2),
+    },
+    params={
+        "period_id": Param(
+            type="string",
+            pattern=r"^[0-9]{4}(Q[1-4]|S[12])?$",
+            title="Reporting period",
+            description="YYYY, YYYYQ1..YYYYQ4 or YYYYS1..YYYYS2, e.g. 2025Q3",
+        ),
+    },
+):
+    ingested = ingest_reports()
+    validated = validate_batch(PERIOD_ID)
+    ingested >> validated >> publish_tables(PERIOD_ID)

@@ -1,0 +1,617 @@
+"""Run Airflow locally from the project, with nothing for the user to configure.
+
+Everything Airflow needs lives under ``settings.airflow_home`` (``<var_dir>/airflow``): the
+``airflow.cfg`` Airflow writes on first start, the SQLite metadata database, logs and the
+generated UI password. The DAGs folder is the project's ``dags/``.
+
+Python API::
+
+    from readiness.airflow_local import airflow_env, init_db, run_dag
+    result = run_dag(settings, "readiness_period_pipeline", {"period_id": "2025Q3"}, timeout=1800)
+    result.state, result.task_states, result.xcom
+
+Command line::
+
+    python -m readiness.airflow_local run-dag readiness_period_pipeline --conf '{"period_id": "2025Q3"}'
+    python -m readiness.airflow_local ui          # api-server + scheduler + dag-processor
+    python -m readiness.airflow_local init-db
+    python -m readiness.airflow_local env         # print the environment (for `airflow ...` by hand)
+
+How a DAG is run (``run_dag``): a fresh Python subprocess (this module's hidden
+``_run-dag-worker`` command) with the environment of :func:`airflow_env` parses the DAGs
+folder, records the DAGs in the metadata database (so the run is visible in the UI later)
+and calls ``DAG.test(run_conf=...)``. That is the code path of ``airflow dags test``: a real
+DagRun and TaskInstances in the metadata database, scheduled by the real dependency and
+trigger-rule logic, each task run by the Task SDK supervisor in process, XComs stored,
+Params validated; without the scheduler, executor or API server. The subprocess writes the
+final run and task states and the ``return_value`` XComs to a JSON file, which is more
+dependable than parsing ``airflow dags test`` output (that command prints neither the run id
+nor the task states and only exits 1 on failure).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from readiness.settings import PROJECT_ROOT, Settings, load_settings
+
+DAGS_FOLDER = PROJECT_ROOT / "dags"
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+ADMIN_USER = "admin"
+DEFAULT_UI_PORT = 8080
+LOG_TAIL_LINES = 80
+
+
+class AirflowLocalError(RuntimeError):
+    """An Airflow command run from here failed; the message ends with the tail of its log."""
+
+
+class DagRunFailed(AirflowLocalError):
+    """A DAG run did not succeed. ``result`` holds the states, when the run got that far."""
+
+    def __init__(self, message: str, result: DagRunResult | None = None):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class DagRunResult:
+    dag_id: str
+    run_id: str
+    state: str  # final DagRun state: "success" or "failed"
+    task_states: dict[str, str]  # task_id -> final TaskInstance state
+    xcom: dict[str, Any] = field(default_factory=dict)  # task_id -> return value
+    log_file: Path | None = None
+    duration_s: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "success"
+
+
+# --------------------------------------------------------------------------------------------
+# Environment
+
+
+def password_file(settings: Settings) -> Path:
+    """Where the UI password of the ``admin`` user is kept (JSON ``{"admin": "<password>"}``)."""
+    return settings.airflow_home / "simple_auth_manager_passwords.json.generated"
+
+
+def database_path(settings: Settings) -> Path:
+    return settings.airflow_home / "airflow.db"
+
+
+def readiness_env(settings: Settings) -> dict[str, str]:
+    """``READINESS_*`` variables from which ``load_settings()`` in a task rebuilds ``settings``.
+
+    Tasks call ``load_settings()`` in the Airflow process, so every field is exported, including
+    ones the caller set by override rather than through the environment.
+    """
+    env = {"READINESS_ENV": settings.env}
+    for f in dataclasses.fields(Settings):
+        if f.name != "env":
+            value = getattr(settings, f.name)
+            # Absolute paths: Airflow processes run with another working directory.
+            env[f"READINESS_{f.name.upper()}"] = str(value.resolve() if isinstance(value, Path) else value)
+    return env
+
+
+def airflow_env(
+    settings: Settings,
+    dags_folder: Path | str | None = None,
+    *,
+    log_level: str = "WARNING",
+    port: int = DEFAULT_UI_PORT,
+) -> dict[str, str]:
+    """The complete environment for an Airflow process of this project.
+
+    ``os.environ`` plus the Airflow configuration (``AIRFLOW_HOME`` and ``AIRFLOW__*`` variables,
+    which take precedence over ``airflow.cfg``) plus the ``READINESS_*`` variables of ``settings``.
+    ``dags_folder`` defaults to the project's ``dags/``.
+    """
+    home = Path(settings.airflow_home).resolve()
+    dags = Path(dags_folder).resolve() if dags_folder is not None else DAGS_FOLDER
+    env = dict(os.environ)
+    env.update(readiness_env(settings))
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW_CONFIG": str(home / "airflow.cfg"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            # SQLite needs an absolute path: sqlite:////abs/path/airflow.db
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # Simple auth manager, one admin user; its password lives in a generated file.
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file(settings).resolve()),
+            # The execution API (task workers -> api-server) is reached through the base url.
+            "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__EXPOSE_CONFIG": "non-sensitive-only",
+            # Pick up new DAG files within 30 s instead of 5 min.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # Quiet: Airflow's own INFO logs (and alembic's plugin chatter) are not shown.
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": log_level,
+            "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+        }
+    )
+    # Silence the DeprecatedImportWarning (a FutureWarning) the bundled compat provider emits
+    # on every Airflow start: "The `airflow.operators.branch.BaseBranchOperator` attribute ...".
+    quiet = "ignore:The `airflow.:FutureWarning"
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
+    return env
+
+
+def _airflow_cmd(*args: str) -> list[str]:
+    """``airflow <args>`` with this interpreter, whatever PATH says."""
+    return [sys.executable, "-m", "airflow", *args]
+
+
+def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata database
+
+
+def init_db(settings: Settings, dags_folder: Path | str | None = None, timeout: float = 600) -> float:
+    """Create or upgrade the SQLite metadata database (``airflow db migrate``; idempotent).
+
+    Serialised with a file lock so concurrent callers do not migrate the same file at once.
+    Returns the seconds taken.
+    """
+    home = settings.airflow_home
+    home.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with _migrate_lock(home):
+        proc = subprocess.run(
+            _airflow_cmd("db", "migrate"),
+            env=airflow_env(settings, dags_folder),
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    if proc.returncode != 0:
+        raise AirflowLocalError(
+            f"`airflow db migrate` failed (exit {proc.returncode}) for {home}:\n"
+            + _tail(proc.stdout + proc.stderr)
+        )
+    return time.monotonic() - start
+
+
+@contextlib.contextmanager
+def _migrate_lock(airflow_home: Path):
+    """Serialise migrations of one SQLite file between processes."""
+    with open(Path(airflow_home) / ".db-migrate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_admin_password(settings: Settings) -> str:
+    """The UI password of ``admin``, generated into :func:`password_file` on first use."""
+    path = password_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        content = fh.read().strip()
+        passwords = json.loads(content) if content else {}
+        if ADMIN_USER not in passwords:
+            passwords[ADMIN_USER] = secrets.token_urlsafe(12)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps(passwords) + "\n")
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    path.chmod(0o600)
+    return passwords[ADMIN_USER]
+
+
+# --------------------------------------------------------------------------------------------
+# Running a DAG
+
+
+def run_dag(
+    settings: Settings,
+    dag_id: str,
+    conf: dict[str, Any] | None = None,
+    timeout: float = 3600,
+    *,
+    dags_folder: Path | str | None = None,
+    retries: int | None = None,
+    echo: bool = False,
+    log_level: str = "WARNING",
+) -> DagRunResult:
+    """Run ``dag_id`` once, end to end, through real Airflow in a subprocess; wait for the end.
+
+    Creates or migrates the metadata database first (idempotent, like :func:`init_db`). ``conf`` becomes the DagRun conf and
+    is validated against the DAG's Params. ``retries`` overrides every task's retries
+    (``0`` = fail fast; ``None`` keeps the DAG's policy, whose retry delays make a failing
+    run wait for them). ``echo`` streams the Airflow output to stderr as it comes;
+    ``log_level`` is Airflow's (``INFO`` shows the tasks' log records too, ``WARNING`` only
+    warnings, errors and what tasks print).
+
+    Returns the final run state, per-task states and return-value XComs. Raises
+    :class:`DagRunFailed` (message: failed task ids and the tail of the log) if the run did
+    not succeed, the DAG could not be loaded, or ``timeout`` seconds passed (the process
+    group is killed).
+    """
+    start = time.monotonic()
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    log_dir = settings.airflow_home / "logs" / "run_dag" / dag_id
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    log_file = log_dir / f"{stamp}.log"
+    result_file = log_dir / f"{stamp}.result.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "readiness.airflow_local",
+        "_run-dag-worker",
+        dag_id,
+        "--conf",
+        json.dumps(conf or {}),
+        "--result-file",
+        str(result_file),
+    ]
+    if retries is not None:
+        cmd += ["--retries", str(retries)]
+
+    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+    timed_out = False
+    with open(log_file, "w") as log:
+        proc = subprocess.Popen(
+            cmd,
+            env=airflow_env(settings, dags_folder, log_level=log_level),
+            cwd=settings.airflow_home,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # own process group: a timeout kills Spark's JVM too
+        )
+        reader = threading.Thread(target=_pump, args=(proc.stdout, log, tail, echo), daemon=True)
+        reader.start()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc)
+        reader.join(timeout=10)
+
+    duration = time.monotonic() - start
+    log_tail = "\n".join(tail)
+    if timed_out:
+        raise DagRunFailed(
+            f"DAG {dag_id!r} did not finish within {timeout:.0f}s; killed. Log: {log_file}\n"
+            f"--- log tail ---\n{log_tail}"
+        )
+    if not result_file.exists():
+        raise DagRunFailed(
+            f"DAG {dag_id!r} could not be run (exit {proc.returncode}). Log: {log_file}\n"
+            f"--- log tail ---\n{log_tail}"
+        )
+    data = json.loads(result_file.read_text())
+    result_file.unlink()
+    if data.get("error"):
+        raise DagRunFailed(
+            f"DAG {dag_id!r} could not be run: {data['error']}\nLog: {log_file}\n"
+            f"--- log tail ---\n{log_tail}"
+        )
+    result = DagRunResult(
+        dag_id=dag_id,
+        run_id=data["run_id"],
+        state=data["state"],
+        task_states=data["task_states"],
+        xcom=data.get("xcom", {}),
+        log_file=log_file,
+        duration_s=duration,
+    )
+    if not result.succeeded:
+        not_ok = {t: s for t, s in result.task_states.items() if s != "success"}
+        raise DagRunFailed(
+            f"DAG run {dag_id}/{result.run_id} ended {result.state!r}; tasks not successful: "
+            + ", ".join(f"{t} ({s})" for t, s in not_ok.items())
+            + f"\nLog: {log_file}\n--- log tail ---\n{log_tail}",
+            result,
+        )
+    return result
+
+
+def _pump(stream: TextIO, log: TextIO, tail: deque[str], echo: bool) -> None:
+    for line in stream:
+        log.write(line)
+        log.flush()
+        text = line.rstrip()
+        # Spark's console progress bars would crowd the traceback out of the tail.
+        if text and not text.startswith("[Stage "):
+            tail.append(text)
+        if echo:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+def _kill_group(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM the process group of ``proc``, SIGKILL it if still alive after ``grace`` s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _run_dag_worker(dag_id: str, conf: dict[str, Any], result_file: Path, retries: int | None) -> int:
+    """Inside the Airflow environment: parse, sync to the DB, ``DAG.test``, write the result."""
+
+    def write(data: dict[str, Any]) -> None:
+        tmp = result_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, default=str, indent=2))
+        tmp.replace(result_file)
+
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.models.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.db import upgradedb
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    # What `airflow db migrate` does (a no-op at head), without starting another interpreter.
+    with _migrate_lock(Path(os.environ["AIRFLOW_HOME"])):
+        upgradedb()
+
+    # As `airflow dags test` does: register the bundles, parse them and record what was found.
+    manager = DagBundlesManager()
+    manager.sync_bundles_to_db()
+    dag = None
+    import_errors: dict[str, str] = {}
+    for bundle in manager.get_all_dag_bundles():
+        bundle.initialize()
+        bag = BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path)
+        sync_bag_to_db(bag, bundle.name, bundle.get_current_version())
+        import_errors.update(bag.import_errors)
+        if dag_id in bag.dags:
+            dag = bag.dags[dag_id]
+            break
+    if dag is None:
+        errors = "".join(f"\n{path}:\n{err}" for path, err in import_errors.items())
+        write({"error": f"DAG {dag_id!r} not found in the DAGs folder.{errors}"})
+        return 2
+    if retries is not None:
+        for task in dag.tasks:
+            task.retries = retries
+
+    try:
+        dr = dag.test(run_conf=conf)
+    except Exception as exc:  # e.g. the conf does not satisfy the DAG's Params
+        write({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    with create_session() as session:
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == dr.run_id)
+        ).all()
+        task_states = {
+            ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state)
+            for ti in tis
+        }
+        xcoms = session.scalars(
+            select(XComModel).where(
+                XComModel.dag_id == dag_id,
+                XComModel.run_id == dr.run_id,
+                XComModel.key == "return_value",
+                XComModel.map_index < 0,
+            )
+        ).all()
+        xcom = {x.task_id: XComModel.deserialize_value(x) for x in xcoms}
+        state = str(dr.state)
+    write({"dag_id": dag_id, "run_id": dr.run_id, "state": state, "task_states": task_states, "xcom": xcom})
+    return 0 if state == "success" else 1
+
+
+# --------------------------------------------------------------------------------------------
+# UI
+
+
+def run_ui(
+    settings: Settings,
+    port: int = DEFAULT_UI_PORT,
+    dags_folder: Path | str | None = None,
+    host: str = "127.0.0.1",
+) -> int:
+    """Start api-server, scheduler and dag-processor against the SQLite DB until Ctrl-C.
+
+    Each service is a separate process group (so the terminal's Ctrl-C reaches only this
+    process, which then stops them in order) logging to ``<airflow_home>/logs/services/``.
+    The LocalExecutor runs the tasks; the scheduler also serves task logs on port 8793.
+    """
+    print(f"Airflow home: {settings.airflow_home}  (migrating the metadata DB...)", flush=True)
+    init_db(settings, dags_folder)
+    ensure_admin_password(settings)
+    env = airflow_env(settings, dags_folder, log_level="INFO", port=port)
+    log_dir = settings.airflow_home / "logs" / "services"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    services = {
+        "api-server": _airflow_cmd("api-server", "--port", str(port), "--host", host),
+        "scheduler": _airflow_cmd("scheduler"),
+        "dag-processor": _airflow_cmd("dag-processor"),
+    }
+    procs: dict[str, subprocess.Popen] = {}
+    logs: dict[str, TextIO] = {}
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for name, cmd in services.items():
+            logs[name] = open(log_dir / f"{name}.log", "a")
+            procs[name] = subprocess.Popen(
+                cmd, env=env, cwd=settings.airflow_home, stdout=logs[name], stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        url = f"http://localhost:{port}"
+        if _wait_http(f"{url}/api/v2/monitor/health", procs, timeout=120):
+            print(
+                f"\nAirflow UI: {url}\n"
+                f"  username: {ADMIN_USER}\n"
+                f"  password: in {password_file(settings)}  (JSON {{\"{ADMIN_USER}\": \"<password>\"}})\n"
+                f"  service logs: {log_dir}/<service>.log\n"
+                "Ctrl-C stops api-server, scheduler and dag-processor.\n",
+                flush=True,
+            )
+        elif all(p.poll() is None for p in procs.values()):
+            print(f"api-server not healthy after 120s; see {log_dir}/api-server.log", flush=True)
+        while not stopping:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; see {log_dir / (name + '.log')}:")
+                    print(_tail((log_dir / f"{name}.log").read_text(errors="replace"), 30))
+                    stopping = True
+                    break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("Stopping Airflow services...", flush=True)
+        for proc in procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for fh in logs.values():
+            fh.close()
+    return 0
+
+
+def _wait_http(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> bool:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs.values()):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1)
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m readiness.airflow_local", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_run = sub.add_parser("run-dag", help="run one DAG end to end through Airflow and wait for it")
+    p_run.add_argument("dag_id")
+    p_run.add_argument("--conf", default="{}", help="DagRun conf as JSON, e.g. '{\"period_id\": \"2025Q3\"}'")
+    p_run.add_argument("--timeout", type=float, default=3600)
+    p_run.add_argument("--retries", type=int, default=None, help="override task retries (0: fail fast)")
+    p_run.add_argument("--quiet", action="store_true", help="do not stream the Airflow output")
+    p_run.add_argument("--verbose", action="store_true", help="Airflow log level INFO (default WARNING)")
+    p_run.add_argument("--dags-folder", type=Path, default=None, help=f"default: {DAGS_FOLDER}")
+
+    p_ui = sub.add_parser("ui", help="start api-server, scheduler and dag-processor; Ctrl-C stops them")
+    p_ui.add_argument("--port", type=int, default=DEFAULT_UI_PORT)
+    p_ui.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to reach the UI from other hosts")
+    p_ui.add_argument("--dags-folder", type=Path, default=None, help=f"default: {DAGS_FOLDER}")
+
+    sub.add_parser("init-db", help="create or upgrade the metadata database")
+    sub.add_parser("env", help="print the Airflow environment as shell exports")
+
+    p_worker = sub.add_parser("_run-dag-worker")  # internal: the subprocess of run_dag
+    p_worker.add_argument("dag_id")
+    p_worker.add_argument("--conf", default="{}")
+    p_worker.add_argument("--result-file", required=True, type=Path)
+    p_worker.add_argument("--retries", type=int, default=None)
+
+    args = parser.parse_args(argv)
+    if args.command == "_run-dag-worker":
+        return _run_dag_worker(args.dag_id, json.loads(args.conf), args.result_file, args.retries)
+
+    settings = load_settings()
+    if args.command == "run-dag":
+        try:
+            conf = json.loads(args.conf)
+        except json.JSONDecodeError as exc:
+            parser.error(f"--conf is not valid JSON: {exc}")
+        try:
+            result = run_dag(
+                settings,
+                args.dag_id,
+                conf,
+                args.timeout,
+                dags_folder=args.dags_folder,
+                retries=args.retries,
+                echo=not args.quiet,
+                log_level="INFO" if args.verbose else "WARNING",
+            )
+        except DagRunFailed as exc:
+            print(f"\nFAILED: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(dataclasses.asdict(result), default=str, indent=2))
+        return 0
+    if args.command == "ui":
+        return run_ui(settings, port=args.port, dags_folder=args.dags_folder, host=args.host)
+    if args.command == "init-db":
+        print(f"metadata DB ready at {database_path(settings)} ({init_db(settings):.1f}s)")
+        return 0
+    if args.command == "env":
+        # Only Airflow's variables: exporting every READINESS_* would pin the settings in the shell.
+        for key, value in sorted(airflow_env(settings).items()):
+            if key.startswith("AIRFLOW") or key == "PYTHONWARNINGS":
+                print(f"export {key}={shlex.quote(value)}")
+        return 0
+    return 2
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""readiness.airflow_local: the environment, and run_dag driving real Airflow end to end."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from readiness.airflow_local import DAGS_FOLDER, DagRunFailed, airflow_env, run_dag
+from readiness.settings import PROJECT_ROOT, load_settings
+
+TWO_STEP_DAG = '''
+from datetime import timedelta
+from pathlib import Path
+
+from airflow.sdk import DAG, task
+
+
+@task
+def write_first(out_dir: str) -> str:
+    path = Path(out_dir) / "first.txt"
+    path.write_text("readiness")
+    return str(path)
+
+
+@task
+def read_and_write_second(first: str, out_dir: str) -> dict:
+    text = Path(first).read_text()
+    (Path(out_dir) / "second.txt").write_text(text.upper())
+    return {"chars": len(text)}
+
+
+with DAG(
+    "two_step",
+    schedule=None,
+    catchup=False,
+    default_args={"retries": 0},
+    params={"out_dir": "/nonexistent"},
+):
+    read_and_write_second(write_first("{{ params.out_dir }}"), "{{ params.out_dir }}")
+
+
+@task
+def explode():
+    raise ValueError("deliberate failure in explode")
+
+
+@task
+def never_runs():
+    pass
+
+
+with DAG("failing", schedule=None, catchup=False, default_args={"retries": 0}):
+    explode() >> never_runs()
+
+
+with DAG(
+    "failing_with_retries",
+    schedule=None,
+    catchup=False,
+    default_args={"retries": 3, "retry_delay": timedelta(minutes=10)},
+):
+    explode()
+'''
+
+
+def test_airflow_env_points_at_the_project(tmp_path):
+    settings = load_settings(var_dir=tmp_path / "var", kafka_bootstrap="127.0.0.1:29092")
+    env = airflow_env(settings)
+    home = (tmp_path / "var" / "airflow").resolve()
+    assert env["AIRFLOW_HOME"] == str(home)
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(PROJECT_ROOT / "dags") == str(DAGS_FOLDER)
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{home}/airflow.db"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:////")  # absolute
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW__CORE__UNIT_TEST_MODE"] == "False"
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith(str(home))
+    assert airflow_env(settings, tmp_path / "dags")["AIRFLOW__CORE__DAGS_FOLDER"] == str(tmp_path / "dags")
+
+
+def test_airflow_env_rebuilds_the_same_settings_in_a_task(tmp_path):
+    """Tasks call load_settings() in the Airflow process: it must give back these settings."""
+    settings = load_settings(var_dir=tmp_path / "var", kafka_bootstrap="127.0.0.1:29092", topic_partitions=3)
+    out = subprocess.run(
+        [sys.executable, "-c", "from readiness.settings import load_settings; print(repr(load_settings()))"],
+        env=airflow_env(settings),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert out == repr(settings)
+
+
+@pytest.fixture(scope="module")
+def airflow_sandbox(tmp_path_factory):
+    """Settings with a temporary var dir (so AIRFLOW_HOME and its SQLite DB) and a DAGs folder."""
+    root = tmp_path_factory.mktemp("airflow-local")
+    dags = root / "dags"
+    dags.mkdir()
+    (dags / "test_dags.py").write_text(textwrap.dedent(TWO_STEP_DAG))
+    return load_settings(var_dir=root / "var"), dags, root
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_run_dag_runs_both_tasks(airflow_sandbox):
+    settings, dags, root = airflow_sandbox
+    out_dir = root / "out"
+    out_dir.mkdir()
+
+    result = run_dag(settings, "two_step", {"out_dir": str(out_dir)}, timeout=240, dags_folder=dags)
+
+    assert result.state == "success"
+    assert result.task_states == {"write_first": "success", "read_and_write_second": "success"}
+    assert (out_dir / "first.txt").read_text() == "readiness"
+    assert (out_dir / "second.txt").read_text() == "READINESS"
+    assert result.xcom == {"write_first": str(out_dir / "first.txt"), "read_and_write_second": {"chars": 9}}
+    # A real metadata DB under the sandbox's AIRFLOW_HOME, not ~/airflow.
+    assert (settings.airflow_home / "airflow.db").stat().st_size > 0
+    assert result.log_file is not None and result.log_file.is_relative_to(settings.airflow_home)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_run_dag_raises_with_the_failed_task(airflow_sandbox):
+    settings, dags, _ = airflow_sandbox
+
+    with pytest.raises(DagRunFailed) as excinfo:
+        run_dag(settings, "failing", {}, timeout=240, dags_folder=dags)
+
+    message = str(excinfo.value)
+    assert "explode" in message
+    assert "deliberate failure in explode" in message  # the log tail carries the traceback
+    assert excinfo.value.result is not None
+    assert excinfo.value.result.task_states == {"explode": "failed", "never_runs": "upstream_failed"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_run_dag_retries_override_fails_fast(airflow_sandbox):
+    """retries=0 overrides a DAG's retry policy (3 retries, 10 min apart) for local runs."""
+    settings, dags, _ = airflow_sandbox
+
+    with pytest.raises(DagRunFailed, match="explode"):
+        run_dag(settings, "failing_with_retries", {}, timeout=120, dags_folder=dags, retries=0)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_run_dag_rejects_unknown_dag_and_bad_conf(airflow_sandbox):
+    settings, dags, _ = airflow_sandbox
+    with pytest.raises(DagRunFailed, match="not found"):
+        run_dag(settings, "no_such_dag", {}, timeout=120, dags_folder=dags)
+    # The project's DAG validates period_id against its Param before anything runs.
+    with pytest.raises(DagRunFailed, match="period_id"):
+        run_dag(settings, "readiness_period_pipeline", {"period_id": "2025Q5"}, timeout=120)
