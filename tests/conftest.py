@@ -39,3 +39,29 @@ def kafka_broker(kafka_settings: Settings) -> Iterator[Settings]:
         yield kafka_settings
     finally:
         kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def isolated(kafka_broker: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """Settings on the shared broker with their own topics and var dir, so tests do not see
+    each other's events or tables: ``isolated("name")``."""
+    import dataclasses
+
+    def make(name: str) -> Settings:
+        settings = dataclasses.replace(
+            kafka_broker, var_dir=tmp_path_factory.mktemp(name),
+            topic_reports=f"test.{name}.reports", topic_targets=f"test.{name}.targets")
+        ensure_topics(settings)
+        return settings
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    """One local SparkSession (with Delta and the Kafka source) for the test process."""
+    from readiness.spark_session import get_spark
+
+    session = get_spark(load_settings(env="ci", var_dir=tmp_path_factory.mktemp("spark")))
+    yield session
+    session.stop()

@@ -1,0 +1,65 @@
+# The one entry point. `make run` and `make test` set up everything they need on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.9.0
+UV_HOME := .cache/uv
+UV := $(UV_HOME)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+JARS_STAMP := .cache/jars/.fetched
+SEED ?= 2025
+export READINESS_ENV ?= local
+
+.PHONY: help install jars kafka-up kafka-down simulate pipeline run ranking test test-fast airflow bench clean
+
+help:
+	@echo "make run        install, start Kafka, simulate reports, run the Airflow DAG, print the ranking"
+	@echo "make test       install and run the whole test suite (real Kafka, Spark, Airflow)"
+	@echo "make airflow    start the Airflow UI with the DAGs loaded"
+	@echo "make kafka-up / kafka-down   start or stop the local Kafka broker"
+
+$(UV):
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+$(JARS_STAMP): $(STAMP) build/maven/kafka-broker.xml build/maven/spark-packages.xml
+	$(PY) -m readiness.maven fetch
+	@touch $(JARS_STAMP)
+
+jars: $(JARS_STAMP)
+
+kafka-up: jars
+	$(PY) -m readiness.kafka_local up
+
+kafka-down: install
+	$(PY) -m readiness.kafka_local down
+
+simulate: kafka-up
+	$(VENV)/bin/readiness simulate --seed $(SEED) --if-empty
+
+run: simulate
+	$(PY) -m readiness.airflow_local run-dag readiness_period_pipeline --conf "{\"period_id\": \"$$($(VENV)/bin/readiness latest-period)\"}"
+	$(VENV)/bin/readiness ranking
+
+ranking: install
+	$(VENV)/bin/readiness ranking
+
+test: jars
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+airflow: kafka-up
+	$(PY) -m readiness.airflow_local ui
+
+clean:
+	-$(PY) -m readiness.kafka_local down
+	rm -rf var

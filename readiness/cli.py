@@ -1,0 +1,166 @@
+"""The ``readiness`` command: province-side publishing and simulation, analysts' views of the tables."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from readiness.settings import load_settings
+
+
+def _as_of(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(timezone.utc)
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from readiness.producer import ReportProducer
+    from readiness.report_files import ReportFileError, read_reports
+
+    try:
+        reports = read_reports(Path(args.file))
+    except ReportFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    with ReportProducer(settings) as producer:
+        result = producer.publish_reports(reports)
+    return _report_publish(result)
+
+
+def _report_publish(result) -> int:
+    if result.not_acknowledged:
+        print(f"error: {result.not_acknowledged} of {result.sent} events were not acknowledged by Kafka", file=sys.stderr)
+        for failure in result.failures[:10]:
+            print(f"  {failure}", file=sys.stderr)
+        return 1
+    print(f"published {result.acknowledged} events, all acknowledged")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from readiness.encoding import encode
+    from readiness.simulate import SimulationProfile, simulate
+
+    if args.if_empty and not args.out:
+        from readiness.producer import topic_message_count
+
+        existing = topic_message_count(load_settings())
+        if existing:
+            print(f"the reports topic already holds {existing} events; not simulating again (drop --if-empty to add more)")
+            return 0
+    profile = SimulationProfile(quarters=args.quarters, scale=args.scale)
+    batch = simulate(args.seed, _as_of(args.as_of), profile)
+    periods = ", ".join(p.id for p in batch.periods)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            for report in batch.reports:
+                handle.write(json.dumps({**report, "submitted_at": report["submitted_at"].isoformat()}, ensure_ascii=False) + "\n")
+        print(f"wrote {len(batch.reports)} reports for {periods} to {args.out}")
+        return 0
+    from readiness.producer import ReportProducer
+
+    settings = load_settings()
+    with ReportProducer(settings) as producer:
+        result = producer.publish_reports(batch.reports)
+        result = result.merge(producer.send_raw(settings.topic_reports, batch.corrupt))
+    print(f"simulated {len(batch.reports)} reports and {len(batch.corrupt)} corrupt messages for {periods}")
+    return _report_publish(result)
+
+
+def cmd_latest_period(args: argparse.Namespace) -> int:
+    from readiness.periods import default_calendar
+
+    print(default_calendar().closed_periods(args.report_type, _as_of(args.as_of), 1)[0].id)
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from readiness.pipeline.aggregate import aggregate_period
+    from readiness.pipeline.ingest import ingest_reports
+    from readiness.pipeline.validate import validate_period
+
+    settings = load_settings()
+    print(json.dumps({"ingest": ingest_reports(settings)}))
+    for period_id in args.periods:
+        print(json.dumps({"period": period_id, "validate": validate_period(settings, period_id),
+                          "aggregate": aggregate_period(settings, period_id)}))
+    return 0
+
+
+def cmd_ranking(args: argparse.Namespace) -> int:
+    from readiness.pipeline.aggregate import ranking
+    from readiness.views import latest_period, print_ranking
+
+    settings = load_settings()
+    period_id = args.period or latest_period(settings)
+    print_ranking(period_id, ranking(settings, period_id, args.methodology, args.basis), args.methodology)
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from readiness.scoring import MethodologyError, composite, load_methodology, read_components_csv
+
+    try:
+        methodology = load_methodology(args.methodology)
+        with open(args.components, encoding="utf-8-sig", newline="") as handle:
+            components = read_components_csv(handle)
+    except (MethodologyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("unit,index,rank")
+    for row in composite(methodology, components):
+        print(f"{row.unit},{row.index:.{methodology.decimals}f},{row.rank}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="readiness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("publish", help="validate a province's report file (CSV or JSON) and send it to Kafka")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("simulate", help="publish realistic reports for all provinces over several periods")
+    p.add_argument("--seed", type=int, default=2025)
+    p.add_argument("--as-of", help="ISO date or time (UTC) the simulation runs at; default now")
+    p.add_argument("--quarters", type=int, default=6)
+    p.add_argument("--scale", type=int, default=1, help="repeat the national set N times (benchmarks)")
+    p.add_argument("--out", help="write JSON lines here instead of publishing")
+    p.add_argument("--if-empty", action="store_true", help="do nothing if the reports topic already holds events")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("latest-period", help="print the latest period whose due date has passed")
+    p.add_argument("--report-type", default="quarterly", choices=("quarterly", "six_monthly", "yearly"))
+    p.add_argument("--as-of", help="ISO date or time (UTC); default now")
+    p.set_defaults(func=cmd_latest_period)
+
+    p = sub.add_parser("pipeline", help="run ingest, then validate and aggregate for each period, without Airflow")
+    p.add_argument("periods", nargs="+")
+    p.set_defaults(func=cmd_pipeline)
+
+    p = sub.add_parser("ranking", help="print the published ranking of a period from the gold table")
+    p.add_argument("--period", help="period id; default the latest in the gold table")
+    p.add_argument("--methodology", default="ict-index")
+    p.add_argument("--basis", default="restated_2025", choices=("as_reported", "restated_2025"))
+    p.set_defaults(func=cmd_ranking)
+
+    p = sub.add_parser("index", help="composite and ranking from component values (CSV unit,component,value)")
+    p.add_argument("--methodology", required=True)
+    p.add_argument("--components", required=True)
+    p.set_defaults(func=cmd_index)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

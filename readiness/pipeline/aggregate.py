@@ -1,0 +1,132 @@
+"""Aggregate: ``silver_indicator_values`` -> gold tables for one period.
+
+- ``gold_indicator_values``: value per province, indicator and period, "as reported" (units in force
+  then) and "restated" to the 2025 provinces (counts re-summed, ratios recomputed from the sums).
+- ``gold_readiness_index``: index, sub-indexes and competition rank per province, methodology and basis.
+- ``gold_reporting_completeness``: expected, received, on time, late and missing reports per province.
+
+Every table is overwritten for the period only, so rerunning a period leaves the same tables.
+"""
+from __future__ import annotations
+
+
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, StringType, StructField,
+                               StructType)
+
+from readiness import lake
+from readiness.periods import parse_period
+from readiness.reference import indicators, province_mapping, province_names, provinces, units_open_on
+from readiness.scoring import available_methodologies, load_methodology, rank_rows
+from readiness.settings import Settings
+from readiness.spark_session import get_spark
+from readiness.tables import (BRONZE_REPORTS, GOLD_COMPLETENESS, GOLD_INDEX, GOLD_VALUES, SILVER_VALUES)
+from readiness.transforms.aggregate import (latest_revisions, province_indicator_values,
+                                            reporting_completeness, restate_provinces)
+
+BASES = ("as_reported", "restated_2025")
+
+INDEX_SCHEMA = StructType([
+    StructField("period_id", StringType()),
+    StructField("basis", StringType()),
+    StructField("methodology_id", StringType()),
+    StructField("methodology_version", StringType()),
+    StructField("province_code", StringType()),
+    StructField("province_name", StringType()),
+    StructField("components", MapType(StringType(), DoubleType())),
+    StructField("readiness_index", DoubleType()),
+    StructField("rank", IntegerType()),
+    StructField("previous_rank", IntegerType()),
+    StructField("rank_change", IntegerType()),
+    StructField("input_table", StringType()),
+    StructField("input_version", LongType()),
+])
+
+
+def catalogue_frame(spark: SparkSession) -> DataFrame:
+    return spark.createDataFrame([(i.code, i.rollup, i.scale) for i in indicators()], "code string, rollup string, scale double")
+
+
+def province_map_frame(spark: SparkSession) -> DataFrame:
+    return spark.createDataFrame(sorted(province_mapping().items()), "former_code string, code_2025 string")
+
+
+def _names_for(basis: str, period_end) -> dict[str, str]:
+    if basis == "restated_2025":
+        return province_names()
+    names = {p.code: p.name for p in provinces() if p.valid_from <= period_end <= p.valid_to}
+    return names
+
+
+def index_rows(values: list[dict], period_id: str, basis: str, names: dict[str, str],
+               previous_ranks: dict[tuple[str, str], int], input_version: int | None) -> list[tuple]:
+    """Rows of ``gold_readiness_index`` for every shipped methodology, from collected gold values."""
+    by_province: dict[str, dict[str, float]] = {}
+    for row in values:
+        by_province.setdefault(row["province_code"], {})[row["indicator_code"]] = row["value"]
+    result = []
+    for methodology_id in available_methodologies():
+        methodology = load_methodology(methodology_id)
+        for row in rank_rows(methodology, by_province):
+            previous = previous_ranks.get((methodology.id, row.unit))
+            result.append((period_id, basis, methodology.id, methodology.version, row.unit,
+                           names.get(row.unit), {k: v for k, v in row.components.items() if v is not None},
+                           row.index, row.rank, previous, None if previous is None else previous - row.rank,
+                           SILVER_VALUES, input_version))
+    return result
+
+
+def aggregate_period(settings: Settings, period_id: str) -> dict[str, int]:
+    spark = get_spark(settings)
+    period = parse_period(period_id)
+    _, window_end = period.window()
+    silver_version = lake.version(spark, settings, SILVER_VALUES)
+    silver = lake.read(spark, settings, SILVER_VALUES, silver_version).where(F.col("period_id") == period_id)
+    latest = latest_revisions(silver).persist()
+    catalogue = catalogue_frame(spark)
+    values = province_indicator_values(latest, catalogue, "as_reported").unionByName(
+        province_indicator_values(restate_provinces(latest, province_map_frame(spark)), catalogue, "restated_2025"))
+    values = values.persist()
+    lake.replace_partition(values, settings, GOLD_VALUES, "period_id", period_id)
+
+    previous = {}
+    if lake.exists(spark, settings, GOLD_INDEX):
+        prior = lake.read(spark, settings, GOLD_INDEX).where(F.col("period_id") == period.previous().id).collect()
+        previous = {(r["basis"], r["methodology_id"], r["province_code"]): r["rank"] for r in prior}
+    rows: list[tuple] = []
+    collected = [r.asDict() for r in values.collect()]
+    for basis in BASES:
+        basis_previous = {(m, p): rank for (b, m, p), rank in previous.items() if b == basis}
+        rows += index_rows([r for r in collected if r["basis"] == basis], period_id, basis,
+                           _names_for(basis, window_end), basis_previous, silver_version)
+    index = spark.createDataFrame(rows, INDEX_SCHEMA)
+    lake.replace_partition(index, settings, GOLD_INDEX, "period_id", period_id)
+
+    expected = spark.createDataFrame([(u.province_code, u.code) for u in units_open_on(window_end)],
+                                     "province_code string, unit_code string")
+    submissions = (lake.read(spark, settings, BRONZE_REPORTS).where(F.col("period_id") == period_id)
+                   .select("province_code", "unit_code", "submitted_at"))
+    completeness = reporting_completeness(expected, submissions, period.deadline_utc().isoformat())
+    completeness = completeness.select(F.lit(period_id).alias("period_id"),
+                                       F.lit(period.report_type).alias("report_type"), "*")
+    lake.replace_partition(completeness, settings, GOLD_COMPLETENESS, "period_id", period_id)
+    counts = {"gold_values": values.count(), "index_rows": len(rows), "completeness_rows": completeness.count(),
+              "silver_version": silver_version or 0}
+    latest.unpersist()
+    values.unpersist()
+    return counts
+
+
+def ranking(settings: Settings, period_id: str, methodology_id: str = "ict-index",
+            basis: str = "restated_2025") -> list[dict]:
+    """The published ranking of a period, ordered by rank then province code."""
+    spark = get_spark(settings)
+    rows = (lake.read(spark, settings, GOLD_INDEX)
+            .where((F.col("period_id") == period_id) & (F.col("methodology_id") == methodology_id)
+                   & (F.col("basis") == basis))
+            .orderBy("rank", "province_code").collect())
+    return [r.asDict() for r in rows]
+
+

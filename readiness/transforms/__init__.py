@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame transforms, layer by layer; parameters are passed in, no I/O."""

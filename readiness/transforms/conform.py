@@ -1,0 +1,45 @@
+"""Bronze report events -> silver candidate rows, one per reported indicator value."""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+EVENT_COLUMNS = ["event_id", "province_code", "unit_code", "unit_kind", "unit_name", "report_type",
+                 "period_id", "revision", "submitted_at", "source_system", "topic", "partition", "offset",
+                 "ingested_at"]
+
+
+def split_duplicate_events(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(first delivery of each event id, later deliveries). First = lowest (partition, offset)."""
+    order = Window.partitionBy("event_id").orderBy("partition", "offset")
+    ranked = bronze.withColumn("_copy", F.row_number().over(order))
+    first = ranked.where(F.col("_copy") == 1).drop("_copy")
+    later = ranked.where(F.col("_copy") > 1).drop("_copy")
+    return first, later
+
+
+def explode_values(bronze: DataFrame) -> DataFrame:
+    """One row per indicator value; a report with no values keeps one row with null indicator fields,
+    so the quality gate sees it (and quarantines it) instead of it vanishing."""
+    exploded = bronze.select(*EVENT_COLUMNS, F.explode_outer("values").alias("v"))
+    return exploded.select(
+        *EVENT_COLUMNS,
+        F.col("v.indicator_code").alias("indicator_code"),
+        F.col("v.numerator").alias("numerator"),
+        F.col("v.denominator").alias("denominator"),
+        F.col("v.value").alias("value"),
+        F.col("v.unit").alias("value_unit"),
+    )
+
+
+def duplicate_quarantine_rows(later: DataFrame) -> DataFrame:
+    """Quarantine rows for repeated deliveries of an event id already seen."""
+    return later.select(
+        "event_id", "province_code", "unit_code", "period_id",
+        F.lit(None).cast("string").alias("indicator_code"),
+        F.lit("duplicate_event_id").alias("rule"),
+        F.format_string("partition %d offset %d", "partition", "offset").alias("observed_value"),
+        F.lit("event id not seen before").alias("expected"),
+        F.lit("quarantine").alias("severity"),
+        F.col("ingested_at").alias("quarantined_at"),
+    )

@@ -1,0 +1,36 @@
+"""Terminal views of the gold tables for analysts and for ``make run``."""
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+
+from readiness import lake
+from readiness.periods import parse_period
+from readiness.settings import Settings
+from readiness.spark_session import get_spark
+from readiness.tables import GOLD_INDEX
+
+
+def latest_period(settings: Settings) -> str:
+    """The published period whose data window ends last (quarterly first on a tie)."""
+    spark = get_spark(settings)
+    periods = [r["period_id"] for r in lake.read(spark, settings, GOLD_INDEX).select("period_id").distinct().collect()]
+    if not periods:
+        raise LookupError("the gold tables hold no period yet: run the pipeline first")
+    order = {"quarterly": 0, "six_monthly": 1, "yearly": 2}
+    return max(periods, key=lambda p: (parse_period(p).window()[1], -order[parse_period(p).report_type]))
+
+
+def format_ranking(period_id: str, rows: list[dict], methodology_id: str) -> str:
+    components = sorted({k for r in rows for k in (r["components"] or {})})
+    header = f"{'rank':>4}  {'code':4}  {'province':22}  {'index':>7}  " + "  ".join(f"{c[:14]:>14}" for c in components) + "  change"
+    lines = [f"National readiness ranking, {period_id}, {methodology_id} ({len(rows)} provinces)", header, "-" * len(header)]
+    for r in rows:
+        change = r.get("rank_change")
+        shown = "new" if change is None else ("=" if change == 0 else f"{change:+d}")
+        parts = "  ".join(f"{(r['components'] or {}).get(c, float('nan')):>14.4f}" for c in components)
+        lines.append(f"{r['rank']:>4}  {r['province_code']:4}  {(r['province_name'] or '')[:22]:22}  {r['readiness_index']:>7.4f}  {parts}  {shown:>6}")
+    return "\n".join(lines)
+
+
+def print_ranking(period_id: str, rows: list[dict], methodology_id: str) -> None:
+    print(format_ranking(period_id, rows, methodology_id))

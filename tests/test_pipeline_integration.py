@@ -1,0 +1,153 @@
+"""End to end on the real engines: publish through the Kafka broker, run the real Airflow DAG
+(ingest -> validate -> publish with Spark, Delta and Great Expectations), check the exact gold rows,
+that counts reconcile and that a rerun of the period leaves the gold tables unchanged."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from readiness import lake
+from readiness.airflow_local import run_dag
+from readiness.producer import ReportProducer
+from readiness.tables import (BRONZE_REPORTS, DEAD_LETTERS, GOLD_COMPLETENESS, GOLD_INDEX, GOLD_VALUES,
+                              QUARANTINE, SILVER_VALUES)
+
+pytestmark = pytest.mark.slow
+
+PERIOD = "2026Q3"
+ON_TIME = datetime(2026, 9, 18, 3, 0, tzinfo=timezone.utc)
+LATE = datetime(2026, 9, 21, 2, 0, tzinfo=timezone.utc)  # 09:00 on 21 September in Hanoi, due the 20th
+
+
+def ratio(code: str, numerator: float, denominator: float) -> dict:
+    return {"indicator_code": code, "numerator": numerator, "denominator": denominator, "value": None, "unit": None}
+
+
+def report(event: int, province: str, unit: str, kind: str, values: list[dict], revision: int = 0,
+           submitted_at: datetime = ON_TIME) -> dict:
+    return {
+        "event_id": f"00000000-0000-4000-8000-{event:012d}",
+        "province_code": province,
+        "reporting_unit": {"code": unit, "kind": kind, "name": None},
+        "report_type": "QUARTERLY",
+        "period": PERIOD,
+        "values": values,
+        "revision": revision,
+        "submitted_at": submitted_at,
+        "source_system": "integration-test",
+    }
+
+
+REPORTS = [
+    report(1, "38", "38.S01", "AGENCY", [ratio("computers_per_100_staff", 90, 100), ratio("agencies_with_it_staff", 1, 1)]),
+    report(2, "38", "38.S02", "AGENCY", [ratio("computers_per_100_staff", 30, 50), ratio("agencies_with_it_staff", 0, 1)]),
+    # A correction of 38.S02: revision 1 supersedes revision 0.
+    report(3, "38", "38.S02", "AGENCY", [ratio("computers_per_100_staff", 40, 50), ratio("agencies_with_it_staff", 0, 1)],
+           revision=1, submitted_at=LATE),
+    # More computers than civil servants is legitimate for this indicator.
+    report(4, "25", "25.S01", "AGENCY", [ratio("computers_per_100_staff", 120, 100)], submitted_at=LATE),
+    # More email users than civil servants is not: the report is quarantined.
+    report(5, "25", "25.S02", "AGENCY", [ratio("staff_using_official_email", 60, 50)]),
+]
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(isolated, spark):
+    settings = isolated("pipeline")
+    with ReportProducer(settings) as producer:
+        sent = producer.publish_reports(REPORTS)
+        sent = sent.merge(producer.publish_reports(REPORTS[3:4]))  # the same event delivered twice
+        sent = sent.merge(producer.send_raw(settings.topic_reports, [("25", b"\xc3\x01garbage")]))
+    assert sent.not_acknowledged == 0 and sent.sent == 7
+    result = run_dag(settings, "readiness_period_pipeline", {"period_id": PERIOD}, timeout=900)
+    return settings, result, spark
+
+
+def rows(spark, settings, table, columns, order):
+    df = lake.read(spark, settings, table).where(f"period_id = '{PERIOD}'") if table != DEAD_LETTERS \
+        else lake.read(spark, settings, table)
+    return [tuple(r) for r in df.select(*columns).orderBy(*order).collect()]
+
+
+def test_dag_succeeds_with_every_task(pipeline_run):
+    _, result, _ = pipeline_run
+    assert result.state == "success"
+    assert result.task_states == {"ingest_reports": "success", "validate_batch": "success", "publish_tables": "success"}
+
+
+def test_counts_reconcile(pipeline_run):
+    settings, result, spark = pipeline_run
+    ingest = result.xcom["ingest_reports"]
+    validate = result.xcom["validate_batch"]
+    bronze = lake.read(spark, settings, BRONZE_REPORTS).count()
+    dead = lake.read(spark, settings, DEAD_LETTERS).count()
+    assert (ingest["events_in"], bronze, dead) == (7, 6, 1)
+    assert ingest["events_in"] == bronze + dead
+    assert (validate["events_in"], validate["events_accepted"], validate["events_quarantined"]) == (6, 4, 2)
+    assert validate["events_in"] == validate["events_accepted"] + validate["events_quarantined"]
+
+
+def test_quarantine_says_why(pipeline_run):
+    settings, _, spark = pipeline_run
+    got = rows(spark, settings, QUARANTINE, ["event_id", "unit_code", "indicator_code", "rule", "observed_value"],
+               ["event_id", "rule"])
+    assert [(e[-12:], u, i, r.split(":")[0]) for e, u, i, r, _ in got] == [
+        ("000000000004", "25.S01", None, "duplicate_event_id"),
+        ("000000000005", "25.S02", "staff_using_official_email", "expect_column_pair_values_a_to_be_greater_than_b"),
+    ]
+    assert "60" in got[1][4] and "50" in got[1][4]
+
+
+def test_dead_letter_keeps_raw_bytes_and_reason(pipeline_run):
+    settings, _, spark = pipeline_run
+    assert rows(spark, settings, DEAD_LETTERS, ["kafka_key", "raw_value", "reason"], ["offset"]) == [
+        ("25", bytearray(b"\xc3\x01garbage"), "truncated")]
+
+
+def test_gold_values_are_ratios_of_sums_with_the_latest_revision(pipeline_run):
+    settings, _, spark = pipeline_run
+    got = rows(spark, settings, GOLD_VALUES,
+               ["basis", "province_code", "indicator_code", "numerator_sum", "denominator_sum", "value", "units_reported"],
+               ["basis", "province_code", "indicator_code"])
+    expected_one_basis = [
+        ("25", "computers_per_100_staff", 120.0, 100.0, 120.0, 1),
+        ("38", "agencies_with_it_staff", 1.0, 2.0, 50.0, 2),
+        ("38", "computers_per_100_staff", 130.0, 150.0, 130 / 150 * 100, 2),
+    ]
+    expected = [("as_reported", *r) for r in expected_one_basis] + [("restated_2025", *r) for r in expected_one_basis]
+    assert [r[:5] + (pytest.approx(r[5]),) + r[6:] for r in expected] == got
+
+
+def test_gold_index_and_competition_rank(pipeline_run):
+    settings, _, spark = pipeline_run
+    got = rows(spark, settings, GOLD_INDEX, ["basis", "methodology_id", "province_code", "readiness_index", "rank"],
+               ["basis", "methodology_id", "rank"])
+    ict = [r for r in got if r[1] == "ict-index"]
+    # 38: infrastructure 0.8667, human resources 0.5, application not reported (0): mean 0.4556.
+    # 25: infrastructure 1.0 (capped), human resources 0: mean 0.3333.
+    assert ict == [
+        ("as_reported", "ict-index", "38", 0.4556, 1), ("as_reported", "ict-index", "25", 0.3333, 2),
+        ("restated_2025", "ict-index", "38", 0.4556, 1), ("restated_2025", "ict-index", "25", 0.3333, 2),
+    ]
+
+
+def test_reporting_completeness(pipeline_run):
+    settings, _, spark = pipeline_run
+    got = {r[0]: r[1:] for r in rows(spark, settings, GOLD_COMPLETENESS,
+                                     ["province_code", "expected", "received", "on_time", "late", "missing"],
+                                     ["province_code"])}
+    # The registry lists 39 units open in Phú Thọ (25) and 27 in Thanh Hóa (38) on 14 September 2026.
+    assert got["25"] == (39, 2, 1, 1, 37)
+    assert got["38"] == (27, 2, 2, 0, 25)
+    assert len(got) == 34
+
+
+def test_rerun_leaves_gold_unchanged(pipeline_run):
+    settings, _, spark = pipeline_run
+    before = {t: sorted(map(str, lake.read(spark, settings, t).collect())) for t in (GOLD_VALUES, GOLD_INDEX, GOLD_COMPLETENESS, SILVER_VALUES, QUARANTINE)}
+    again = run_dag(settings, "readiness_period_pipeline", {"period_id": PERIOD}, timeout=900)
+    assert again.state == "success"
+    assert again.xcom["ingest_reports"]["events_in"] == 0
+    after = {t: sorted(map(str, lake.read(spark, settings, t).collect())) for t in before}
+    assert after == before
