@@ -55,11 +55,18 @@ def ingest_reports() -> dict[str, Any]:
 
 @task(task_id="validate_batch", multiple_outputs=False)
 def validate_batch(period_id: str) -> dict[str, Any]:
-    """Bronze -> silver + quarantine for the period; raises if a batch-level check fails."""
+    """Bronze -> silver + quarantine for the period; fails without retries if a batch-level
+    quality check fails (the same data would fail again)."""
+    from airflow.exceptions import AirflowFailException
+
     from readiness.pipeline.validate import validate_period
+    from readiness.quality import QualityGateError
     from readiness.settings import load_settings
 
-    return validate_period(load_settings(), period_id)
+    try:
+        return validate_period(load_settings(), period_id)
+    except QualityGateError as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 @task(task_id="publish_tables", multiple_outputs=False)

@@ -198,10 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="fetch bundles (default: all) into the jar cache")
     fetch.add_argument("bundles", nargs="*", metavar="bundle", help=", ".join(sorted(BUNDLES)))
+    classpath = sub.add_parser("classpath", help="print a bundle's jars, comma separated (for spark-submit --jars)")
+    classpath.add_argument("bundles", nargs=1, metavar="bundle", help=", ".join(sorted(BUNDLES)))
     args = parser.parse_args(argv)
     if unknown := sorted(set(args.bundles) - set(BUNDLES)):
         parser.error(f"unknown bundle(s) {unknown}; expected some of {sorted(BUNDLES)}")
     settings = load_settings()
+    if args.command == "classpath":
+        print(",".join(str(j) for j in bundle_jars(args.bundles[0], settings)))
+        return 0
     try:
         for name in args.bundles or sorted(BUNDLES):
             jars = bundle_jars(name, settings)

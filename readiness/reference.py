@@ -59,6 +59,7 @@ class Indicator:
     direction: str  # higher | lower
     rollup: str  # ratio_of_sums | sum
     reported_by: tuple[str, ...]
+    numerator_at_most_denominator: bool
 
     @property
     def is_ratio(self) -> bool:
@@ -104,6 +105,7 @@ def indicators() -> tuple[Indicator, ...]:
             unit=r["unit"], numerator=r["numerator"], denominator=r["denominator"],
             scale=float(r["scale"]), min_value=float(r["min_value"]), max_value=float(r["max_value"]),
             direction=r["direction"], rollup=r["rollup"], reported_by=tuple(r["reported_by"].split("|")),
+            numerator_at_most_denominator=r["numerator_at_most_denominator"] == "true",
         ))
     return tuple(result)
 

@@ -92,9 +92,10 @@ def test_quarantine_says_why(pipeline_run):
     settings, _, spark = pipeline_run
     got = rows(spark, settings, QUARANTINE, ["event_id", "unit_code", "indicator_code", "rule", "observed_value"],
                ["event_id", "rule"])
-    assert [(e[-12:], u, i, r.split(":")[0]) for e, u, i, r, _ in got] == [
+    assert [(e[-12:], u, i, r) for e, u, i, r, _ in got] == [
         ("000000000004", "25.S01", None, "duplicate_event_id"),
-        ("000000000005", "25.S02", "staff_using_official_email", "expect_column_pair_values_a_to_be_greater_than_b"),
+        ("000000000005", "25.S02", "staff_using_official_email",
+         "expect_column_pair_values_a_to_be_greater_than_b:numerator_limit,numerator"),
     ]
     assert "60" in got[1][4] and "50" in got[1][4]
 

@@ -18,7 +18,8 @@ from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, Strin
 
 from readiness import lake
 from readiness.periods import parse_period
-from readiness.reference import indicators, province_mapping, province_names, provinces, units_open_on
+from readiness.pipeline.reference_frames import catalogue_frame, province_map_frame
+from readiness.reference import province_names, provinces, units_open_on
 from readiness.scoring import available_methodologies, load_methodology, rank_rows
 from readiness.settings import Settings
 from readiness.spark_session import get_spark
@@ -43,14 +44,6 @@ INDEX_SCHEMA = StructType([
     StructField("input_table", StringType()),
     StructField("input_version", LongType()),
 ])
-
-
-def catalogue_frame(spark: SparkSession) -> DataFrame:
-    return spark.createDataFrame([(i.code, i.rollup, i.scale) for i in indicators()], "code string, rollup string, scale double")
-
-
-def province_map_frame(spark: SparkSession) -> DataFrame:
-    return spark.createDataFrame(sorted(province_mapping().items()), "former_code string, code_2025 string")
 
 
 def _names_for(basis: str, period_end) -> dict[str, str]:

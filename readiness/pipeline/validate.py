@@ -20,9 +20,17 @@ from readiness.quality import KEY_COLUMNS, QUARANTINE_SCHEMA, accepted_rows, loa
 from readiness.settings import PROJECT_ROOT, Settings
 from readiness.spark_session import get_spark
 from readiness.tables import BRONZE_REPORTS, QUARANTINE, SILVER_VALUES, VALIDATION_RUN_SCHEMA, VALIDATION_RUNS
-from readiness.transforms.conform import duplicate_quarantine_rows, explode_values, split_duplicate_events
+from readiness.pipeline.reference_frames import catalogue_frame
+from readiness.reference import indicators
+from readiness.transforms.conform import (add_numerator_limit, duplicate_quarantine_rows, explode_values,
+                                          split_duplicate_events)
 
 SUITE_FILE = PROJECT_ROOT / "expectations" / "silver_report_values.json"
+
+
+def suite_parameters() -> dict[str, list[str]]:
+    """Reference data the suite's rules are bound to when the job loads it."""
+    return {"indicator_codes": sorted(i.code for i in indicators())}
 
 
 def _with_run(rows: DataFrame, run_id: str) -> DataFrame:
@@ -37,12 +45,13 @@ def validate_period(settings: Settings, period_id: str) -> dict[str, int]:
         raise RuntimeError(f"no {BRONZE_REPORTS} table under {settings.lake_dir}: run the ingest job first")
     bronze = lake.read(spark, settings, BRONZE_REPORTS, bronze_version).where(F.col("period_id") == period_id)
     first, later = split_duplicate_events(bronze)
-    candidates = explode_values(first).persist()
+    candidates = add_numerator_limit(explode_values(first), catalogue_frame(spark)).persist()
     run_id = f"validate:{period_id}:bronze@{bronze_version}"
     # The newest arrival in the snapshot stands for "when": it is the same on every rerun.
     audited_at = candidates.agg(F.max("ingested_at")).collect()[0][0]
 
-    result = run_suite(candidates, load_suite(SUITE_FILE), KEY_COLUMNS)  # raises on a batch failure
+    suite = load_suite(SUITE_FILE, suite_parameters())
+    result = run_suite(candidates, suite, KEY_COLUMNS)  # raises on a batch failure
     failed = quarantine_rows(candidates, result, KEY_COLUMNS, run_id, audited_at)
     quarantine = failed.unionByName(_with_run(duplicate_quarantine_rows(later), run_id)).persist()
     accepted = accepted_rows(candidates, failed)

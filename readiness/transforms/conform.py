@@ -43,3 +43,13 @@ def duplicate_quarantine_rows(later: DataFrame) -> DataFrame:
         F.lit("quarantine").alias("severity"),
         F.col("ingested_at").alias("quarantined_at"),
     )
+
+
+def add_numerator_limit(values: DataFrame, catalogue: DataFrame) -> DataFrame:
+    """Add ``numerator_limit``: the denominator where the catalogue says the numerator may not
+    exceed it (shares of agencies, services, documents), else null (computers per 100 civil
+    servants, counts). The quality gate checks numerator <= numerator_limit."""
+    limits = catalogue.select(F.col("code").alias("_code"), "numerator_at_most_denominator")
+    joined = values.join(F.broadcast(limits), values.indicator_code == limits._code, "left")
+    limit = F.when(F.col("numerator_at_most_denominator"), F.col("denominator"))
+    return joined.withColumn("numerator_limit", limit).drop("_code", "numerator_at_most_denominator")
