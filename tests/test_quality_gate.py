@@ -103,21 +103,6 @@ def value_row(event_id: str | None, indicator_code: str | None = "ICT01", **chan
     return tuple(row[c] for c in COLUMNS)
 
 
-@pytest.fixture(scope="session")
-def spark() -> SparkSession:
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("test_quality_gate")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
 @pytest.fixture(scope="module")
 def suite() -> ExpectationSuite:
     return load_suite(SUITE_PATH, SUITE_PARAMETERS)

@@ -58,7 +58,7 @@ def reporting_completeness(expected_units: DataFrame, submissions: DataFrame, de
     joined = expected_units.join(first, ["province_code", "unit_code"], "left")
     deadline = F.to_timestamp(F.lit(deadline_utc))
     on_time = F.col("first_submitted_at").isNotNull() & (F.col("first_submitted_at") <= deadline)
-    late = F.col("first_submitted_at") > deadline
+    late = F.col("first_submitted_at").isNotNull() & (F.col("first_submitted_at") > deadline)
     result = joined.groupBy("province_code").agg(
         F.count("*").alias("expected"),
         F.count("first_submitted_at").alias("received"),
