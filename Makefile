@@ -44,8 +44,12 @@ kafka-down: install
 simulate: kafka-up
 	$(VENV)/bin/readiness simulate --seed $(SEED) --if-empty
 
+# The previous quarter is published first so the ranking shows each province's rank change.
 run: simulate
-	$(PY) -m readiness.airflow_local run-dag readiness_period_pipeline --conf "{\"period_id\": \"$$($(VENV)/bin/readiness latest-period)\"}"
+	@for period in $$($(VENV)/bin/readiness latest-period --count 2); do \
+	  echo "== Airflow DAG readiness_period_pipeline, period $$period"; \
+	  $(PY) -m readiness.airflow_local run-dag readiness_period_pipeline --quiet --conf "{\"period_id\": \"$$period\"}" || exit 1; \
+	done
 	$(VENV)/bin/readiness ranking
 
 ranking: install

@@ -596,7 +596,12 @@ def main(argv: list[str] | None = None) -> int:
         except DagRunFailed as exc:
             print(f"\nFAILED: {exc}", file=sys.stderr)
             return 1
-        print(json.dumps(dataclasses.asdict(result), default=str, indent=2))
+        if args.quiet:
+            print(f"run {result.run_id}: {result.state} in {result.duration_s:.0f}s (log: {result.log_file})")
+            for task_id, state in result.task_states.items():
+                print(f"  {task_id:16} {state:8} {json.dumps(result.xcom.get(task_id), default=str)}")
+        else:
+            print(json.dumps(dataclasses.asdict(result), default=str, indent=2))
         return 0
     if args.command == "ui":
         return run_ui(settings, port=args.port, dags_folder=args.dags_folder, host=args.host)

@@ -75,7 +75,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_latest_period(args: argparse.Namespace) -> int:
     from readiness.periods import default_calendar
 
-    print(default_calendar().closed_periods(args.report_type, _as_of(args.as_of), 1)[0].id)
+    periods = default_calendar().closed_periods(args.report_type, _as_of(args.as_of), args.count)
+    print(" ".join(p.id for p in periods))
     return 0
 
 
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("latest-period", help="print the latest period whose due date has passed")
     p.add_argument("--report-type", default="quarterly", choices=("quarterly", "six_monthly", "yearly"))
     p.add_argument("--as-of", help="ISO date or time (UTC); default now")
+    p.add_argument("--count", type=int, default=1, help="print the N latest, oldest first")
     p.set_defaults(func=cmd_latest_period)
 
     p = sub.add_parser("pipeline", help="run ingest, then validate and aggregate for each period, without Airflow")

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from readiness.maven import spark_package_jars
 from readiness.settings import Settings
+
+
+LOG_CONFIG = Path(__file__).parent / "data" / "log4j2-spark.properties"
 
 
 def spark_config(settings: Settings) -> dict[str, str]:
@@ -29,7 +33,8 @@ def spark_config(settings: Settings) -> dict[str, str]:
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.warehouse.dir": str(settings.var_dir / "warehouse"),
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.var_dir / 'derby'}",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.var_dir / 'derby'} "
+                                         f"-Dlog4j2.configurationFile={LOG_CONFIG}",
         "spark.ui.enabled": "false" if settings.env != "production" else "true",
         "spark.sql.adaptive.enabled": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
@@ -47,6 +52,9 @@ def get_spark(settings: Settings) -> SparkSession:
         return active
     # pyspark takes the workers' interpreter from PYSPARK_PYTHON when it pickles a UDF.
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    # Spark is local here: bind to loopback rather than whatever the host name resolves to.
+    if settings.spark_master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder
     for key, value in spark_config(settings).items():
         builder = builder.config(key, value)
