@@ -50,7 +50,9 @@ run: simulate
 	  echo "== Airflow DAG readiness_period_pipeline, period $$period"; \
 	  $(PY) -m readiness.airflow_local run-dag readiness_period_pipeline --quiet --conf "{\"period_id\": \"$$period\"}" || exit 1; \
 	done
-	$(VENV)/bin/readiness ranking
+	$(VENV)/bin/readiness compliance
+	$(VENV)/bin/readiness ranking --methodology ict-index
+	$(VENV)/bin/readiness ranking --methodology dti-2022
 
 ranking: install
 	$(VENV)/bin/readiness ranking

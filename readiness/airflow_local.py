@@ -4,6 +4,11 @@ Everything Airflow needs lives under ``settings.airflow_home`` (``<var_dir>/airf
 ``airflow.cfg`` Airflow writes on first start, the SQLite metadata database, logs and the
 generated UI password. The DAGs folder is the project's ``dags/``.
 
+Metadata database: SQLite under ``AIRFLOW_HOME`` unless ``READINESS_AIRFLOW_DB_URL`` (or a
+non-SQLite ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``) names another one, e.g. PostgreSQL:
+``postgresql+psycopg2://airflow:<password>@localhost:5432/airflow`` (the driver is installed).
+See :func:`metadata_db_url`.
+
 Python API::
 
     from readiness.airflow_local import airflow_env, init_db, run_dag
@@ -14,6 +19,7 @@ Command line::
 
     python -m readiness.airflow_local run-dag readiness_period_pipeline --conf '{"period_id": "2025Q3"}'
     python -m readiness.airflow_local ui          # api-server + scheduler + dag-processor
+    python -m readiness.airflow_local db-url      # which metadata database (password masked)
     python -m readiness.airflow_local init-db
     python -m readiness.airflow_local env         # print the environment (for `airflow ...` by hand)
 
@@ -98,6 +104,45 @@ def database_path(settings: Settings) -> Path:
     return settings.airflow_home / "airflow.db"
 
 
+DB_URL_ENV = "READINESS_AIRFLOW_DB_URL"
+AIRFLOW_DB_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+
+
+def metadata_db_url(settings: Settings, environ: dict[str, str] | None = None) -> str:
+    """The SQLAlchemy URL of the Airflow metadata database for ``settings``.
+
+    1. ``READINESS_AIRFLOW_DB_URL`` if set, e.g.
+       ``postgresql+psycopg2://airflow:<password>@localhost:5432/airflow``;
+    2. else ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` if set and not SQLite (the docker/ deployment
+       sets it). An inherited SQLite URL is ignored: it would point at another environment's
+       ``AIRFLOW_HOME`` (e.g. after ``eval $(python -m readiness.airflow_local env)``);
+    3. else SQLite at ``<airflow_home>/airflow.db`` (one machine; the LocalExecutor's tasks reach
+       it only through the API server).
+
+    The URL carries the password, so it comes from the environment only, never from code.
+    """
+    environ = os.environ if environ is None else environ
+    url = environ.get(DB_URL_ENV, "").strip()
+    if url:
+        return url
+    inherited = environ.get(AIRFLOW_DB_ENV, "").strip()
+    if inherited and not inherited.startswith("sqlite"):
+        return inherited
+    # SQLite needs an absolute path: sqlite:////abs/path/airflow.db
+    return f"sqlite:///{Path(settings.airflow_home).resolve() / 'airflow.db'}"
+
+
+def masked_db_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for printing)."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def readiness_env(settings: Settings) -> dict[str, str]:
     """``READINESS_*`` variables from which ``load_settings()`` in a task rebuilds ``settings``.
 
@@ -137,8 +182,8 @@ def airflow_env(
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            # SQLite needs an absolute path: sqlite:////abs/path/airflow.db
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            # SQLite under AIRFLOW_HOME, or PostgreSQL from READINESS_AIRFLOW_DB_URL (metadata_db_url).
+            AIRFLOW_DB_ENV: metadata_db_url(settings),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
@@ -150,6 +195,8 @@ def airflow_env(
             # The execution API (task workers -> api-server) is reached through the base url.
             "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
             "AIRFLOW__API__PORT": str(port),
+            # One API worker is plenty for one developer and the task workers' execution API.
+            "AIRFLOW__API__WORKERS": os.environ.get("AIRFLOW__API__WORKERS", "1"),
             "AIRFLOW__API__EXPOSE_CONFIG": "non-sensitive-only",
             # Pick up new DAG files within 30 s instead of 5 min.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
@@ -440,7 +487,213 @@ def _run_dag_worker(dag_id: str, conf: dict[str, Any], result_file: Path, retrie
 
 
 # --------------------------------------------------------------------------------------------
-# UI
+# UI and services
+
+
+SERVICES = ("api-server", "scheduler", "dag-processor")
+
+
+class AirflowServices:
+    """api-server, scheduler and dag-processor for ``settings``, as child process groups.
+
+    The real scheduler and LocalExecutor run the tasks (each in a Task SDK worker that talks to
+    the API server's execution API). Used by ``ui`` and by tests that drive DAGs end to end::
+
+        with AirflowServices(settings, port=free_port()) as airflow:
+            airflow.wait_for_dags(["readiness_reprocess"])
+            run_id = airflow.trigger("readiness_reprocess", {"period_id": "2026Q3"})
+            result = airflow.wait_for_run("readiness_reprocess", run_id, timeout=600)
+
+    Each service logs to ``<airflow_home>/logs/services/<service>.log``; the REST API is called
+    with a JWT from the simple auth manager's ``/auth/token`` (user ``admin``).
+    """
+
+    def __init__(self, settings: Settings, port: int = DEFAULT_UI_PORT, dags_folder: Path | str | None = None,
+                 host: str = "127.0.0.1", log_level: str = "INFO", log_server_port: int | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.port = port
+        self.host = host
+        self.dags_folder = dags_folder
+        self.env = airflow_env(settings, dags_folder, log_level=log_level, port=port)
+        if log_server_port is not None:  # the scheduler serves task logs (default 8793)
+            self.env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(log_server_port)
+        self.env.update(extra_env or {})
+        self.log_dir = settings.airflow_home / "logs" / "services"
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._logs: dict[str, TextIO] = {}
+        self._token: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    # -- lifecycle
+
+    def start(self, timeout: float = 180) -> "AirflowServices":
+        init_db(self.settings, self.dags_folder)
+        ensure_admin_password(self.settings)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        commands = {
+            "api-server": _airflow_cmd("api-server", "--port", str(self.port), "--host", self.host),
+            "scheduler": _airflow_cmd("scheduler"),
+            "dag-processor": _airflow_cmd("dag-processor"),
+        }
+        for name, cmd in commands.items():
+            self._logs[name] = open(self.log_dir / f"{name}.log", "a")
+            self.procs[name] = subprocess.Popen(
+                cmd, env=self.env, cwd=self.settings.airflow_home, stdout=self._logs[name],
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        if not _wait_http(f"{self.url}/api/v2/monitor/health", self.procs, timeout=timeout):
+            dead = self.exited()
+            self.stop()
+            what = f"{', '.join(dead)} exited" if dead else f"api-server not healthy after {timeout:.0f}s"
+            raise AirflowLocalError(f"Airflow services did not start ({what}):\n" + self.log_tail())
+        return self
+
+    def exited(self) -> list[str]:
+        return [name for name, proc in self.procs.items() if proc.poll() is not None]
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM each service's process group, SIGKILL what is left after ``timeout``."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            # Task workers (LocalExecutor children) are in the scheduler's group; make sure none is left.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        for fh in self._logs.values():
+            fh.close()
+        self._logs.clear()
+
+    def __enter__(self) -> "AirflowServices":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 30) -> str:
+        parts = []
+        for name in self.procs:
+            path = self.log_dir / f"{name}.log"
+            if path.exists():
+                parts.append(f"--- {name}.log\n" + _tail(path.read_text(errors="replace"), lines))
+        return "\n".join(parts)
+
+    # -- REST API
+
+    def token(self) -> str:
+        if self._token is None:
+            body = {"username": ADMIN_USER, "password": ensure_admin_password(self.settings)}
+            self._token = self._request("POST", "/auth/token", body, auth=False)["access_token"]
+        return self._token
+
+    def _request(self, method: str, path: str, body: Any = None, auth: bool = True) -> Any:
+        import urllib.request
+
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read().decode()
+        return json.loads(text) if text else None
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """Call ``/api/v2<path>``; raises ``urllib.error.HTTPError`` on 4xx/5xx."""
+        import urllib.error
+
+        try:
+            return self._request(method, f"/api/v2{path}", body)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401 and self._token is not None:  # token expired: once more with a new one
+                self._token = None
+                return self._request(method, f"/api/v2{path}", body)
+            raise
+
+    def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
+        """Until the dag-processor has serialised every one of ``dag_ids``."""
+        import urllib.error
+
+        deadline = time.monotonic() + timeout
+        missing = list(dag_ids)
+        while missing:
+            for dag_id in list(missing):
+                try:
+                    self.api("GET", f"/dags/{dag_id}/details")
+                    missing.remove(dag_id)
+                except urllib.error.HTTPError as exc:
+                    if exc.code != 404:
+                        raise
+            if missing:
+                if time.monotonic() > deadline or self.exited():
+                    raise AirflowLocalError(f"DAGs not loaded after {timeout:.0f}s: {missing}\n" + self.log_tail())
+                time.sleep(2)
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        """Trigger a run now (``logical_date`` null, as the UI does); returns its run id."""
+        run = self.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
+        return run["dag_run_id"]
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns?order_by=-run_after&limit=100")["dag_runs"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """``task_id`` (``task_id[map_index]`` for mapped ones) -> state."""
+        import urllib.parse
+
+        tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances?limit=1000")
+        return {ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]": str(ti["state"])
+                for ti in tis["task_instances"]}
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+        import urllib.error
+        import urllib.parse
+
+        quoted = urllib.parse.quote(run_id, safe="")
+        try:
+            entry = self.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/"
+                                    f"return_value?map_index={map_index}&deserialize=true&stringify=false")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+        return entry.get("value")
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 1800, poll: float = 3) -> DagRunResult:
+        """Until the run ends; its states and return-value XComs (mapped tasks: ``task[i]``)."""
+        import urllib.parse
+
+        start = time.monotonic()
+        quoted = urllib.parse.quote(run_id, safe="")
+        while True:
+            state = self.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}")["state"]
+            if state in ("success", "failed"):
+                break
+            if time.monotonic() - start > timeout or self.exited():
+                raise DagRunFailed(f"{dag_id} run {run_id} still {state} after {time.monotonic() - start:.0f}s "
+                                   f"(services exited: {self.exited()}); tasks: "
+                                   f"{self.task_states(dag_id, run_id)}\n" + self.log_tail())
+            time.sleep(poll)
+        states = self.task_states(dag_id, run_id)
+        xcom = {}
+        for key in states:
+            task_id, _, index = key.partition("[")
+            value = self.xcom(dag_id, run_id, task_id, int(index[:-1]) if index else -1)
+            if value is not None:
+                xcom[key] = value
+        return DagRunResult(dag_id, run_id, state, states, xcom, duration_s=time.monotonic() - start)
 
 
 def run_ui(
@@ -449,25 +702,15 @@ def run_ui(
     dags_folder: Path | str | None = None,
     host: str = "127.0.0.1",
 ) -> int:
-    """Start api-server, scheduler and dag-processor against the SQLite DB until Ctrl-C.
+    """Start api-server, scheduler and dag-processor against the metadata DB until Ctrl-C.
 
     Each service is a separate process group (so the terminal's Ctrl-C reaches only this
     process, which then stops them in order) logging to ``<airflow_home>/logs/services/``.
     The LocalExecutor runs the tasks; the scheduler also serves task logs on port 8793.
     """
-    print(f"Airflow home: {settings.airflow_home}  (migrating the metadata DB...)", flush=True)
-    init_db(settings, dags_folder)
-    ensure_admin_password(settings)
-    env = airflow_env(settings, dags_folder, log_level="INFO", port=port)
-    log_dir = settings.airflow_home / "logs" / "services"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    services = {
-        "api-server": _airflow_cmd("api-server", "--port", str(port), "--host", host),
-        "scheduler": _airflow_cmd("scheduler"),
-        "dag-processor": _airflow_cmd("dag-processor"),
-    }
-    procs: dict[str, subprocess.Popen] = {}
-    logs: dict[str, TextIO] = {}
+    db = masked_db_url(metadata_db_url(settings))
+    print(f"Airflow home: {settings.airflow_home}\nMetadata DB: {db}  (migrating...)", flush=True)
+    services = AirflowServices(settings, port, dags_folder, host)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -476,50 +719,33 @@ def run_ui(
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        for name, cmd in services.items():
-            logs[name] = open(log_dir / f"{name}.log", "a")
-            procs[name] = subprocess.Popen(
-                cmd, env=env, cwd=settings.airflow_home, stdout=logs[name], stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )
-        url = f"http://localhost:{port}"
-        if _wait_http(f"{url}/api/v2/monitor/health", procs, timeout=120):
-            print(
-                f"\nAirflow UI: {url}\n"
-                f"  username: {ADMIN_USER}\n"
-                f"  password: in {password_file(settings)}  (JSON {{\"{ADMIN_USER}\": \"<password>\"}})\n"
-                f"  service logs: {log_dir}/<service>.log\n"
-                "Ctrl-C stops api-server, scheduler and dag-processor.\n",
-                flush=True,
-            )
-        elif all(p.poll() is None for p in procs.values()):
-            print(f"api-server not healthy after 120s; see {log_dir}/api-server.log", flush=True)
+        try:
+            services.start(timeout=120)
+        except AirflowLocalError as exc:
+            print(exc, flush=True)
+            return 1
+        print(
+            f"\nAirflow UI: {services.url}\n"
+            f"  username: {ADMIN_USER}\n"
+            f"  password: in {password_file(settings)}  (JSON {{\"{ADMIN_USER}\": \"<password>\"}})\n"
+            f"  metadata DB: {db}\n"
+            f"  service logs: {services.log_dir}/<service>.log\n"
+            "Ctrl-C stops api-server, scheduler and dag-processor.\n",
+            flush=True,
+        )
         while not stopping:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited with {proc.returncode}; see {log_dir / (name + '.log')}:")
-                    print(_tail((log_dir / f"{name}.log").read_text(errors="replace"), 30))
-                    stopping = True
-                    break
+            dead = services.exited()
+            if dead:
+                name = dead[0]
+                print(f"{name} exited with {services.procs[name].returncode}; see {services.log_dir / (name + '.log')}:")
+                print(_tail((services.log_dir / f"{name}.log").read_text(errors="replace"), 30))
+                break
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
         print("Stopping Airflow services...", flush=True)
-        for proc in procs.values():
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        for fh in logs.values():
-            fh.close()
+        services.stop()
     return 0
 
 
@@ -564,6 +790,7 @@ def main(argv: list[str] | None = None) -> int:
     p_ui.add_argument("--dags-folder", type=Path, default=None, help=f"default: {DAGS_FOLDER}")
 
     sub.add_parser("init-db", help="create or upgrade the metadata database")
+    sub.add_parser("db-url", help="print the metadata database URL (password masked)")
     sub.add_parser("env", help="print the Airflow environment as shell exports")
 
     p_worker = sub.add_parser("_run-dag-worker")  # internal: the subprocess of run_dag
@@ -606,7 +833,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ui":
         return run_ui(settings, port=args.port, dags_folder=args.dags_folder, host=args.host)
     if args.command == "init-db":
-        print(f"metadata DB ready at {database_path(settings)} ({init_db(settings):.1f}s)")
+        print(f"metadata DB ready at {masked_db_url(metadata_db_url(settings))} ({init_db(settings):.1f}s)")
+        return 0
+    if args.command == "db-url":
+        print(masked_db_url(metadata_db_url(settings)))
         return 0
     if args.command == "env":
         # Only Airflow's variables: exporting every READINESS_* would pin the settings in the shell.

@@ -43,7 +43,7 @@ def _report_publish(result) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from readiness.encoding import encode
+    from readiness.encoding import TARGET_PLAN
     from readiness.simulate import SimulationProfile, simulate
 
     if args.if_empty and not args.out:
@@ -68,7 +68,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     with ReportProducer(settings) as producer:
         result = producer.publish_reports(batch.reports)
         result = result.merge(producer.send_raw(settings.topic_reports, batch.corrupt))
-    print(f"simulated {len(batch.reports)} reports and {len(batch.corrupt)} corrupt messages for {periods}")
+        result = result.merge(producer.publish_reports(batch.targets, TARGET_PLAN, settings.topic_targets))
+    print(f"simulated {len(batch.reports)} reports, {len(batch.targets)} target plans and "
+          f"{len(batch.corrupt)} corrupt messages for {periods}")
     return _report_publish(result)
 
 
@@ -100,6 +102,16 @@ def cmd_ranking(args: argparse.Namespace) -> int:
     settings = load_settings()
     period_id = args.period or latest_period(settings)
     print_ranking(period_id, ranking(settings, period_id, args.methodology, args.basis), args.methodology)
+    return 0
+
+
+def cmd_compliance(args: argparse.Namespace) -> int:
+    from readiness.reference import province_names
+    from readiness.views import compliance_rows, format_compliance, latest_period
+
+    settings = load_settings()
+    period_id = args.period or latest_period(settings)
+    print(format_compliance(period_id, compliance_rows(settings, period_id, args.basis), province_names()))
     return 0
 
 
@@ -151,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methodology", default="ict-index")
     p.add_argument("--basis", default="restated_2025", choices=("as_reported", "restated_2025"))
     p.set_defaults(func=cmd_ranking)
+
+    p = sub.add_parser("compliance", help="print reporting compliance per province for a period")
+    p.add_argument("--period", help="period id; default the latest in the gold tables")
+    p.add_argument("--basis", default="restated_2025", choices=("as_reported", "restated_2025"))
+    p.set_defaults(func=cmd_compliance)
 
     p = sub.add_parser("index", help="composite and ranking from component values (CSV unit,component,value)")
     p.add_argument("--methodology", required=True)

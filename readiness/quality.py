@@ -138,6 +138,8 @@ class GateResult:
     key_columns: tuple[str, ...]
     row_count: int
     outcomes: tuple[RuleOutcome, ...] = field(default_factory=tuple)
+    # GX's own ExpectationSuiteValidationResult, kept for Data Docs.
+    validation: Any = field(default=None, compare=False, repr=False)
 
     @property
     def errors(self) -> list[RuleOutcome]:
@@ -309,7 +311,8 @@ def run_suite(df: DataFrame, suite: ExpectationSuite, key_columns: Sequence[str]
         )
 
     result = GateResult(
-        suite_name=suite.name, key_columns=key_columns, row_count=row_count, outcomes=tuple(outcomes)
+        suite_name=suite.name, key_columns=key_columns, row_count=row_count, outcomes=tuple(outcomes),
+        validation=validation,
     )
     lines = [f"  {o.rule}: raised {o.exception}" for o in result.errors]
     lines += [f"  {p}" for p in problems]

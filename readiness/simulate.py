@@ -11,7 +11,7 @@ import random
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from readiness.periods import Period, ReportingCalendar, default_calendar
 from readiness.reference import Indicator, ReportingUnit, indicators, units_open_on
@@ -38,11 +38,12 @@ class SimulationProfile:
 class SimulatedBatch:
     reports: list[dict] = field(default_factory=list)
     corrupt: list[tuple[str, bytes]] = field(default_factory=list)  # (key, raw bytes)
+    targets: list[dict] = field(default_factory=list)  # TargetPlan records
     periods: list[Period] = field(default_factory=list)
 
     @property
     def event_count(self) -> int:
-        return len(self.reports) + len(self.corrupt)
+        return len(self.reports) + len(self.corrupt) + len(self.targets)
 
 
 def simulation_periods(as_of: datetime, profile: SimulationProfile, calendar: ReportingCalendar) -> list[Period]:
@@ -76,6 +77,7 @@ def simulate(seed: int, as_of: datetime, profile: SimulationProfile = Simulation
                 batch.reports.append(report)
                 if rng.random() < profile.correction_share:
                     batch.reports.append(_correction(rng, report))
+    batch.targets = _target_plans(rng, batch.periods, as_of)
     for n in range(profile.corrupt_messages):
         batch.corrupt.append(("00", _corrupt_bytes(rng, n)))
     return batch
@@ -164,6 +166,46 @@ def _correction(rng: random.Random, report: dict) -> dict:
         if value["denominator"] and value["denominator"] > 0:
             value["numerator"] = min(value["denominator"], max(0.0, value["numerator"] or 0.0))
     return corrected
+
+
+# Thanh Hóa's 2014 plan (Plan 128/KH-UBND) as the template of a province's yearly targets.
+PLAN_TEMPLATE = (
+    ("computers_per_100_staff", 80.0, "AT_LEAST"),
+    ("agencies_on_document_software", 100.0, "AT_LEAST"),
+    ("staff_using_official_email", 100.0, "AT_LEAST"),
+    ("documents_exchanged_electronically", 60.0, "AT_LEAST"),
+    ("communes_on_provincial_network", 30.0, "AT_LEAST"),
+    ("services_online_level2", 100.0, "AT_LEAST"),
+    ("services_online_level3", 5.0, "AT_LEAST"),
+    ("units_with_one_stop_software", 56.0, "AT_LEAST"),
+    ("security_incidents", 10.0, "AT_MOST"),
+)
+
+
+def _target_plans(rng: random.Random, periods: list[Period], as_of: datetime) -> list[dict]:
+    """A yearly plan per 2025 province for each plan year whose periods end after the reorganisation."""
+    from readiness.reference import REORGANISATION_DATE, provinces_in_force
+
+    years = sorted({p.year for p in periods if p.window()[1] >= REORGANISATION_DATE})
+    plans = []
+    for year in years:
+        for province in provinces_in_force(date(year, 12, 31) if year > 2025 else REORGANISATION_DATE):
+            targets = [{"indicator_code": code, "comparison": comparison,
+                        "target_value": value if comparison == "AT_MOST" else min(100.0, value + rng.choice((0, 0, 5, 10)))
+                        if code != "computers_per_100_staff" else value + rng.choice((0, 5, 10))}
+                       for code, value, comparison in PLAN_TEMPLATE]
+            plans.append({
+                "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "province_code": province.code,
+                "plan_year": year,
+                "plan_reference": f"{rng.randint(10, 250)}/KH-UBND",
+                "targets": targets,
+                "revision": 0,
+                "submitted_at": datetime(year - 1, 12, 20, 2, 0, tzinfo=timezone.utc) if year - 1 >= 2025
+                else datetime(2025, 7, 15, 2, 0, tzinfo=timezone.utc),
+                "source_system": SOURCE_SYSTEM,
+            })
+    return plans
 
 
 def _corrupt_bytes(rng: random.Random, n: int) -> bytes:

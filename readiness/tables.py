@@ -6,12 +6,14 @@ from pyspark.sql.types import (ArrayType, BinaryType, DoubleType, IntegerType, L
 
 BRONZE_REPORTS = "bronze_report_events"
 DEAD_LETTERS = "bronze_dead_letters"
+BRONZE_TARGETS = "bronze_target_plans"
 SILVER_VALUES = "silver_indicator_values"
 QUARANTINE = "silver_quarantine"
 VALIDATION_RUNS = "silver_validation_runs"
 GOLD_VALUES = "gold_indicator_values"
 GOLD_INDEX = "gold_readiness_index"
 GOLD_COMPLETENESS = "gold_reporting_completeness"
+GOLD_ATTAINMENT = "gold_target_attainment"
 
 INDICATOR_VALUE = StructType([
     StructField("indicator_code", StringType()),
@@ -31,6 +33,21 @@ REPORT_PAYLOAD = StructType([
     StructField("report_type", StringType()),
     StructField("period_id", StringType()),
     StructField("values", ArrayType(INDICATOR_VALUE)),
+    StructField("revision", IntegerType()),
+    StructField("submitted_at_ms", LongType()),
+    StructField("source_system", StringType()),
+])
+
+TARGET_PAYLOAD = StructType([
+    StructField("event_id", StringType()),
+    StructField("province_code", StringType()),
+    StructField("plan_year", IntegerType()),
+    StructField("plan_reference", StringType()),
+    StructField("targets", ArrayType(StructType([
+        StructField("indicator_code", StringType()),
+        StructField("target_value", DoubleType()),
+        StructField("comparison", StringType()),
+    ]))),
     StructField("revision", IntegerType()),
     StructField("submitted_at_ms", LongType()),
     StructField("source_system", StringType()),

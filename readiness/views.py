@@ -34,3 +34,27 @@ def format_ranking(period_id: str, rows: list[dict], methodology_id: str) -> str
 
 def print_ranking(period_id: str, rows: list[dict], methodology_id: str) -> None:
     print(format_ranking(period_id, rows, methodology_id))
+
+
+def compliance_rows(settings: Settings, period_id: str, basis: str = "restated_2025") -> list[dict]:
+    from readiness.tables import GOLD_COMPLETENESS
+
+    spark = get_spark(settings)
+    rows = (lake.read(spark, settings, GOLD_COMPLETENESS)
+            .where((F.col("period_id") == period_id) & (F.col("basis") == basis))
+            .orderBy("province_code").collect())
+    return [r.asDict() for r in rows]
+
+
+def format_compliance(period_id: str, rows: list[dict], names: dict[str, str]) -> str:
+    header = f"{'code':4}  {'province':22}  {'expected':>8}  {'received':>8}  {'on time':>7}  {'late':>5}  {'missing':>7}  {'on-time %':>9}  missing units"
+    lines = [f"Reporting compliance, {period_id} ({len(rows)} provinces)", header, "-" * len(header)]
+    for r in rows:
+        missing = ", ".join(r["missing_units"][:4]) + (" ..." if len(r["missing_units"]) > 4 else "")
+        lines.append(f"{r['province_code']:4}  {names.get(r['province_code'], '')[:22]:22}  {r['expected']:>8}  "
+                     f"{r['received']:>8}  {r['on_time']:>7}  {r['late']:>5}  {r['missing']:>7}  "
+                     f"{r['on_time_rate']:>9.2f}  {missing}")
+    total = {k: sum(r[k] for r in rows) for k in ("expected", "received", "on_time", "late", "missing")}
+    lines.append(f"{'':4}  {'national':22}  {total['expected']:>8}  {total['received']:>8}  {total['on_time']:>7}  "
+                 f"{total['late']:>5}  {total['missing']:>7}")
+    return "\n".join(lines)

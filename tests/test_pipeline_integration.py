@@ -10,8 +10,9 @@ import pytest
 from readiness import lake
 from readiness.airflow_local import run_dag
 from readiness.producer import ReportProducer
-from readiness.tables import (BRONZE_REPORTS, DEAD_LETTERS, GOLD_COMPLETENESS, GOLD_INDEX, GOLD_VALUES,
-                              QUARANTINE, SILVER_VALUES)
+from readiness.encoding import TARGET_PLAN
+from readiness.tables import (BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS, GOLD_ATTAINMENT, GOLD_COMPLETENESS,
+                              GOLD_INDEX, GOLD_VALUES, QUARANTINE, SILVER_VALUES)
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +53,18 @@ REPORTS = [
 ]
 
 
+PLAN = {
+    "event_id": "00000000-0000-4000-8000-000000000100", "province_code": "38", "plan_year": 2026,
+    "plan_reference": "128/KH-UBND", "revision": 0, "source_system": "integration-test",
+    "submitted_at": datetime(2025, 12, 20, tzinfo=timezone.utc),
+    "targets": [
+        {"indicator_code": "computers_per_100_staff", "target_value": 80.0, "comparison": "AT_LEAST"},
+        {"indicator_code": "agencies_with_it_staff", "target_value": 60.0, "comparison": "AT_LEAST"},
+        {"indicator_code": "services_online_level3", "target_value": 5.0, "comparison": "AT_LEAST"},
+    ],
+}
+
+
 @pytest.fixture(scope="module")
 def pipeline_run(isolated, spark):
     settings = isolated("pipeline")
@@ -59,7 +72,8 @@ def pipeline_run(isolated, spark):
         sent = producer.publish_reports(REPORTS)
         sent = sent.merge(producer.publish_reports(REPORTS[3:4]))  # the same event delivered twice
         sent = sent.merge(producer.send_raw(settings.topic_reports, [("25", b"\xc3\x01garbage")]))
-    assert sent.not_acknowledged == 0 and sent.sent == 7
+        sent = sent.merge(producer.publish_reports([PLAN], TARGET_PLAN, settings.topic_targets))
+    assert sent.not_acknowledged == 0 and sent.sent == 8
     result = run_dag(settings, "readiness_period_pipeline", {"period_id": PERIOD}, timeout=900)
     return settings, result, spark
 
@@ -82,8 +96,9 @@ def test_counts_reconcile(pipeline_run):
     validate = result.xcom["validate_batch"]
     bronze = lake.read(spark, settings, BRONZE_REPORTS).count()
     dead = lake.read(spark, settings, DEAD_LETTERS).count()
-    assert (ingest["events_in"], bronze, dead) == (7, 6, 1)
-    assert ingest["events_in"] == bronze + dead
+    plans = lake.read(spark, settings, BRONZE_TARGETS).count()
+    assert (ingest["events_in"], bronze, plans, dead) == (8, 6, 1, 1)
+    assert ingest["events_in"] == bronze + plans + dead
     assert (validate["events_in"], validate["events_accepted"], validate["events_quarantined"]) == (6, 4, 2)
     assert validate["events_in"] == validate["events_accepted"] + validate["events_quarantined"]
 
@@ -131,24 +146,42 @@ def test_gold_index_and_competition_rank(pipeline_run):
         ("as_reported", "ict-index", "38", 0.4556, 1), ("as_reported", "ict-index", "25", 0.3333, 2),
         ("restated_2025", "ict-index", "38", 0.4556, 1), ("restated_2025", "ict-index", "25", 0.3333, 2),
     ]
+    # DTI: points-weighted sum / 1000. 38: (0.8667 x 100 + 0.5 x 100) / 1000; 25: (1.0 x 100) / 1000.
+    dti = [r for r in got if r[1] == "dti-2022" and r[0] == "restated_2025"]
+    assert dti == [("restated_2025", "dti-2022", "38", 0.1367, 1), ("restated_2025", "dti-2022", "25", 0.1, 2)]
 
 
 def test_reporting_completeness(pipeline_run):
     settings, _, spark = pipeline_run
     got = {r[0]: r[1:] for r in rows(spark, settings, GOLD_COMPLETENESS,
-                                     ["province_code", "expected", "received", "on_time", "late", "missing"],
-                                     ["province_code"])}
+                                     ["province_code", "expected", "received", "on_time", "late", "missing", "basis"],
+                                     ["province_code"]) if r[-1] == "restated_2025"}
     # The registry lists 39 units open in Phú Thọ (25) and 27 in Thanh Hóa (38) on 14 September 2026.
-    assert got["25"] == (39, 2, 1, 1, 37)
-    assert got["38"] == (27, 2, 2, 0, 25)
+    assert got["25"] == (39, 2, 1, 1, 37, "restated_2025")
+    assert got["38"] == (27, 2, 2, 0, 25, "restated_2025")
     assert len(got) == 34
+
+
+def test_target_attainment(pipeline_run):
+    settings, _, spark = pipeline_run
+    got = rows(spark, settings, GOLD_ATTAINMENT,
+               ["province_code", "indicator_code", "target_value", "actual", "attainment_ratio", "status"],
+               ["indicator_code"])
+    assert [r[:3] + (None if r[3] is None else round(r[3], 4),) + r[4:] for r in got] == [
+        ("38", "agencies_with_it_staff", 60.0, 50.0, 0.8333, "behind"),
+        ("38", "computers_per_100_staff", 80.0, 86.6667, 1.0833, "on_track"),
+        ("38", "services_online_level3", 5.0, None, None, "no_actual"),
+    ]
 
 
 def test_rerun_leaves_gold_unchanged(pipeline_run):
     settings, _, spark = pipeline_run
-    before = {t: sorted(map(str, lake.read(spark, settings, t).collect())) for t in (GOLD_VALUES, GOLD_INDEX, GOLD_COMPLETENESS, SILVER_VALUES, QUARANTINE)}
+    tables = (GOLD_VALUES, GOLD_INDEX, GOLD_COMPLETENESS, GOLD_ATTAINMENT, SILVER_VALUES, QUARANTINE)
+    before = {t: (lake.version(spark, settings, t), sorted(map(str, lake.read(spark, settings, t).collect())))
+              for t in tables}
     again = run_dag(settings, "readiness_period_pipeline", {"period_id": PERIOD}, timeout=900)
     assert again.state == "success"
     assert again.xcom["ingest_reports"]["events_in"] == 0
-    after = {t: sorted(map(str, lake.read(spark, settings, t).collect())) for t in before}
+    after = {t: (lake.version(spark, settings, t), sorted(map(str, lake.read(spark, settings, t).collect())))
+             for t in tables}
     assert after == before

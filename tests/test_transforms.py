@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 import pytest
 from pyspark.sql import functions as F
 
-from readiness.encoding import encode
+from readiness.encoding import TARGET_PLAN, encode
 from readiness.transforms.aggregate import (latest_revisions, province_indicator_values, reporting_completeness,
                                             restate_provinces)
 from readiness.transforms.conform import add_numerator_limit, explode_values, split_duplicate_events
-from readiness.transforms.decode import decode_reports, split_decoded
+from readiness.transforms.decode import decode_messages, split_decoded
 
 T0 = datetime(2026, 9, 10, tzinfo=timezone.utc)
 SILVER = ("event_id string, province_code string, unit_code string, report_type string, period_id string, "
@@ -91,7 +91,7 @@ def test_completeness_counts_expected_units_only_and_first_submission_decides(sp
     ]
 
 
-def test_decode_splits_reports_and_dead_letters(spark):
+def test_decode_splits_reports_targets_and_dead_letters(spark):
     good = encode({
         "event_id": "00000000-0000-4000-8000-000000000001", "province_code": "38",
         "reporting_unit": {"code": "38.S01", "kind": "AGENCY", "name": "Sở Nội vụ"},
@@ -99,11 +99,21 @@ def test_decode_splits_reports_and_dead_letters(spark):
         "values": [{"indicator_code": "share", "numerator": 1.0, "denominator": 2.0, "value": None, "unit": None}],
         "revision": 0, "submitted_at": T0, "source_system": "test",
     })
+    plan = encode({
+        "event_id": "00000000-0000-4000-8000-000000000002", "province_code": "38", "plan_year": 2026,
+        "plan_reference": "128/KH-UBND", "targets": [
+            {"indicator_code": "computers_per_100_staff", "target_value": 80.0, "comparison": "AT_LEAST"}],
+        "revision": 0, "submitted_at": T0, "source_system": "test",
+    }, TARGET_PLAN)
     raw = spark.createDataFrame([
         ("t", 0, 0, T0, "38", bytearray(good)),
         ("t", 0, 1, T0, "38", bytearray(b"not avro")),
+        ("t", 0, 2, T0, "38", bytearray(plan)),
     ], "topic string, partition int, offset long, kafka_timestamp timestamp, kafka_key string, raw_value binary")
-    bronze, dead = split_decoded(decode_reports(raw, F.lit(T0)))
+    bronze, targets, dead = split_decoded(decode_messages(raw, F.lit(T0)))
+    assert [(r.offset, r.province_code, r.plan_year, r.plan_reference, [tuple(t) for t in r.targets])
+            for r in targets.collect()] == [
+        (2, "38", 2026, "128/KH-UBND", [("computers_per_100_staff", 80.0, "at_least")])]
     assert [(r.offset, r.event_id, r.unit_code, r.unit_kind, r.unit_name, r.report_type, r.period_id, r.submitted_at,
              [tuple(v) for v in r["values"]]) for r in bronze.collect()] == [
         (0, "00000000-0000-4000-8000-000000000001", "38.S01", "agency", "Sở Nội vụ", "quarterly", "2026Q3",

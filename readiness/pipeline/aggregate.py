@@ -4,6 +4,7 @@
   then) and "restated" to the 2025 provinces (counts re-summed, ratios recomputed from the sums).
 - ``gold_readiness_index``: index, sub-indexes and competition rank per province, methodology and basis.
 - ``gold_reporting_completeness``: expected, received, on time, late and missing reports per province.
+- ``gold_target_attainment``: actual against each province's plan target for the period's year.
 
 Every table is overwritten for the period only, so rerunning a period leaves the same tables.
 """
@@ -23,11 +24,16 @@ from readiness.reference import province_names, provinces, units_open_on
 from readiness.scoring import available_methodologies, load_methodology, rank_rows
 from readiness.settings import Settings
 from readiness.spark_session import get_spark
-from readiness.tables import (BRONZE_REPORTS, GOLD_COMPLETENESS, GOLD_INDEX, GOLD_VALUES, SILVER_VALUES)
+from readiness.tables import (BRONZE_REPORTS, BRONZE_TARGETS, GOLD_ATTAINMENT, GOLD_COMPLETENESS, GOLD_INDEX,
+                              GOLD_VALUES, SILVER_VALUES)
+from readiness.transforms.targets import attainment, latest_targets
 from readiness.transforms.aggregate import (latest_revisions, province_indicator_values,
                                             reporting_completeness, restate_provinces)
 
 BASES = ("as_reported", "restated_2025")
+TARGET_PLAN_COLUMNS = ("event_id string, province_code string, plan_year int, plan_reference string, "
+                       "targets array<struct<indicator_code:string,target_value:double,comparison:string>>, "
+                       "revision int, submitted_at timestamp")
 
 INDEX_SCHEMA = StructType([
     StructField("period_id", StringType()),
@@ -71,42 +77,69 @@ def index_rows(values: list[dict], period_id: str, basis: str, names: dict[str, 
     return result
 
 
-def aggregate_period(settings: Settings, period_id: str) -> dict[str, int]:
-    spark = get_spark(settings)
-    period = parse_period(period_id)
-    _, window_end = period.window()
-    silver_version = lake.version(spark, settings, SILVER_VALUES)
-    silver = lake.read(spark, settings, SILVER_VALUES, silver_version).where(F.col("period_id") == period_id)
-    latest = latest_revisions(silver).persist()
-    catalogue = catalogue_frame(spark)
-    values = province_indicator_values(latest, catalogue, "as_reported").unionByName(
-        province_indicator_values(restate_provinces(latest, province_map_frame(spark)), catalogue, "restated_2025"))
-    values = values.persist()
-    lake.replace_partition(values, settings, GOLD_VALUES, "period_id", period_id)
+def _attainment(spark: SparkSession, settings: Settings, period, values: DataFrame) -> DataFrame:
+    """Attainment of the province plans for the period's year, against the values as reported."""
+    empty_plans = spark.createDataFrame([], TARGET_PLAN_COLUMNS)
+    plans = lake.read(spark, settings, BRONZE_TARGETS) if lake.exists(spark, settings, BRONZE_TARGETS) else empty_plans
+    actual = values.where(F.col("basis") == "as_reported")
+    return attainment(latest_targets(plans, period.year), actual)
 
+
+def _gold_values(spark: SparkSession, latest: DataFrame) -> DataFrame:
+    catalogue = catalogue_frame(spark)
+    restated = restate_provinces(latest, province_map_frame(spark))
+    return province_indicator_values(latest, catalogue, "as_reported").unionByName(
+        province_indicator_values(restated, catalogue, "restated_2025"))
+
+
+def _gold_index(spark: SparkSession, settings: Settings, period, values: DataFrame,
+                silver_version: int | None) -> DataFrame:
     previous = {}
     if lake.exists(spark, settings, GOLD_INDEX):
         prior = lake.read(spark, settings, GOLD_INDEX).where(F.col("period_id") == period.previous().id).collect()
         previous = {(r["basis"], r["methodology_id"], r["province_code"]): r["rank"] for r in prior}
-    rows: list[tuple] = []
     collected = [r.asDict() for r in values.collect()]
+    rows: list[tuple] = []
     for basis in BASES:
         basis_previous = {(m, p): rank for (b, m, p), rank in previous.items() if b == basis}
-        rows += index_rows([r for r in collected if r["basis"] == basis], period_id, basis,
-                           _names_for(basis, window_end), basis_previous, silver_version)
-    index = spark.createDataFrame(rows, INDEX_SCHEMA)
-    lake.replace_partition(index, settings, GOLD_INDEX, "period_id", period_id)
+        rows += index_rows([r for r in collected if r["basis"] == basis], period.id, basis,
+                           _names_for(basis, period.window()[1]), basis_previous, silver_version)
+    return spark.createDataFrame(rows, INDEX_SCHEMA)
 
-    expected = spark.createDataFrame([(u.province_code, u.code) for u in units_open_on(window_end)],
+
+def _gold_completeness(spark: SparkSession, settings: Settings, period) -> DataFrame:
+    """Completeness against the units open at the end of the period's data window, both bases."""
+    expected = spark.createDataFrame([(u.province_code, u.code) for u in units_open_on(period.window()[1])],
                                      "province_code string, unit_code string")
-    submissions = (lake.read(spark, settings, BRONZE_REPORTS).where(F.col("period_id") == period_id)
+    submissions = (lake.read(spark, settings, BRONZE_REPORTS).where(F.col("period_id") == period.id)
                    .select("province_code", "unit_code", "submitted_at"))
-    completeness = reporting_completeness(expected, submissions, period.deadline_utc().isoformat())
-    completeness = completeness.select(F.lit(period_id).alias("period_id"),
-                                       F.lit(period.report_type).alias("report_type"), "*")
-    lake.replace_partition(completeness, settings, GOLD_COMPLETENESS, "period_id", period_id)
-    counts = {"gold_values": values.count(), "index_rows": len(rows), "completeness_rows": completeness.count(),
-              "silver_version": silver_version or 0}
+    province_map = province_map_frame(spark)
+    parts = []
+    for basis in BASES:
+        if basis == "restated_2025":
+            expected, submissions = restate_provinces(expected, province_map), restate_provinces(submissions, province_map)
+        part = reporting_completeness(expected, submissions, period.deadline_utc().isoformat())
+        parts.append(part.select(F.lit(period.id).alias("period_id"), F.lit(period.report_type).alias("report_type"),
+                                 F.lit(basis).alias("basis"), "*"))
+    return parts[0].unionByName(parts[1])
+
+
+def aggregate_period(settings: Settings, period_id: str) -> dict[str, int]:
+    spark = get_spark(settings)
+    period = parse_period(period_id)
+    silver_version = lake.version(spark, settings, SILVER_VALUES)
+    silver = lake.read(spark, settings, SILVER_VALUES, silver_version).where(F.col("period_id") == period_id)
+    latest = latest_revisions(silver).persist()
+    values = _gold_values(spark, latest).persist()
+    index = _gold_index(spark, settings, period, values, silver_version)
+    completeness = _gold_completeness(spark, settings, period)
+    targets = _attainment(spark, settings, period, values).select(F.lit(period_id).alias("period_id"), "*")
+
+    for table, frame in ((GOLD_VALUES, values), (GOLD_INDEX, index), (GOLD_COMPLETENESS, completeness),
+                         (GOLD_ATTAINMENT, targets)):
+        lake.replace_partition(frame, settings, table, "period_id", period_id)
+    counts = {"gold_values": values.count(), "index_rows": index.count(), "completeness_rows": completeness.count(),
+              "target_rows": targets.count(), "silver_version": silver_version or 0}
     latest.unpersist()
     values.unpersist()
     return counts

@@ -1,4 +1,4 @@
-"""Ingest: Kafka report events -> ``bronze_report_events`` and ``bronze_dead_letters``.
+"""Ingest: Kafka events -> ``bronze_report_events``, ``bronze_target_plans`` and ``bronze_dead_letters``.
 
 Structured Streaming with the Kafka source, a checkpoint and the ``availableNow`` trigger: each run
 reads exactly the offsets not yet committed, and each micro-batch is appended with Delta's idempotent
@@ -13,24 +13,26 @@ from pyspark.sql import functions as F
 from readiness import lake
 from readiness.settings import Settings
 from readiness.spark_session import get_spark
-from readiness.tables import BRONZE_REPORTS, DEAD_LETTERS
-from readiness.transforms.decode import decode_reports, kafka_columns, split_decoded
+from readiness.tables import BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS
+from readiness.transforms.decode import decode_messages, kafka_columns, split_decoded
 
 MAX_OFFSETS_PER_BATCH = 200_000
 
 
 def ingest_reports(settings: Settings) -> dict[str, int]:
     spark = get_spark(settings)
-    counts = {"events_in": 0, "bronze_rows": 0, "dead_letters": 0, "batches": 0}
+    counts = {"events_in": 0, "bronze_rows": 0, "target_plans": 0, "dead_letters": 0, "batches": 0}
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         raw = kafka_columns(batch).persist()
-        decoded = decode_reports(raw, F.current_timestamp()).persist()
-        bronze, dead = split_decoded(decoded)
-        lake.append_once(bronze, settings, BRONZE_REPORTS, "readiness-ingest-bronze", batch_id, ["period_id"])
+        decoded = decode_messages(raw, F.current_timestamp()).persist()
+        reports, targets, dead = split_decoded(decoded)
+        lake.append_once(reports, settings, BRONZE_REPORTS, "readiness-ingest-bronze", batch_id, ["period_id"])
+        lake.append_once(targets, settings, BRONZE_TARGETS, "readiness-ingest-targets", batch_id)
         lake.append_once(dead, settings, DEAD_LETTERS, "readiness-ingest-dead-letters", batch_id)
         counts["events_in"] += raw.count()
-        counts["bronze_rows"] += bronze.count()
+        counts["bronze_rows"] += reports.count()
+        counts["target_plans"] += targets.count()
         counts["dead_letters"] += dead.count()
         counts["batches"] += 1
         decoded.unpersist()
@@ -38,7 +40,7 @@ def ingest_reports(settings: Settings) -> dict[str, int]:
 
     stream = (spark.readStream.format("kafka")
               .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
-              .option("subscribe", settings.topic_reports)
+              .option("subscribe", f"{settings.topic_reports},{settings.topic_targets}")
               .option("startingOffsets", "earliest")
               .option("failOnDataLoss", "true")
               .option("maxOffsetsPerTrigger", MAX_OFFSETS_PER_BATCH)

@@ -14,9 +14,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import StringType, StructField, StructType
 
-from readiness.tables import KAFKA_COLUMNS, REPORT_PAYLOAD
+from readiness.tables import KAFKA_COLUMNS, REPORT_PAYLOAD, TARGET_PAYLOAD
 
 DECODE_RESULT = StructType([
+    StructField("event_type", StringType()),
     StructField("writer_schema", StringType()),
     StructField("writer_fingerprint", StringType()),
     StructField("error_reason", StringType()),
@@ -25,7 +26,7 @@ DECODE_RESULT = StructType([
 ])
 
 
-def _payload(record: dict) -> str:
+def _report_payload(record: dict) -> str:
     unit = record["reporting_unit"]
     return json.dumps({
         "event_id": str(record["event_id"]),
@@ -42,20 +43,35 @@ def _payload(record: dict) -> str:
     }, ensure_ascii=False)
 
 
+def _target_payload(record: dict) -> str:
+    return json.dumps({
+        "event_id": str(record["event_id"]),
+        "province_code": record["province_code"],
+        "plan_year": record["plan_year"],
+        "plan_reference": record.get("plan_reference"),
+        "targets": [{**t, "comparison": t["comparison"].lower()} for t in record["targets"]],
+        "revision": record["revision"],
+        "submitted_at_ms": int(record["submitted_at"].timestamp() * 1000),
+        "source_system": record["source_system"],
+    }, ensure_ascii=False)
+
+
 def decode_value(message: bytes | None) -> dict:
-    from readiness.encoding import EventDecodeError, REPORT_SUBMISSION, decode
+    """Decode one message; never raises. ``event_type`` is ``report`` or ``target_plan``."""
+    from readiness.encoding import REPORT_SUBMISSION, TARGET_PLAN, EventDecodeError, decode
 
     try:
         record, writer = decode(message)
-        if writer.full_name != REPORT_SUBMISSION:
-            return {"writer_schema": writer.path.name, "writer_fingerprint": writer.fingerprint.hex(),
-                    "error_reason": "wrong_event_type", "error_detail": f"{writer.full_name} on the reports topic",
-                    "payload": None}
-        return {"writer_schema": writer.path.name, "writer_fingerprint": writer.fingerprint.hex(),
-                "error_reason": None, "error_detail": None, "payload": _payload(record)}
     except EventDecodeError as exc:
-        return {"writer_schema": None, "writer_fingerprint": None, "error_reason": exc.reason,
-                "error_detail": exc.detail, "payload": None}
+        return {"event_type": None, "writer_schema": None, "writer_fingerprint": None,
+                "error_reason": exc.reason, "error_detail": exc.detail, "payload": None}
+    known = {"event_type": None, "writer_schema": writer.path.name, "writer_fingerprint": writer.fingerprint.hex(),
+             "error_reason": None, "error_detail": None, "payload": None}
+    if writer.full_name == REPORT_SUBMISSION:
+        return {**known, "event_type": "report", "payload": _report_payload(record)}
+    if writer.full_name == TARGET_PLAN:
+        return {**known, "event_type": "target_plan", "payload": _target_payload(record)}
+    return {**known, "error_reason": "unsupported_event_type", "error_detail": f"no handler for {writer.full_name}"}
 
 
 @pandas_udf(DECODE_RESULT)
@@ -73,31 +89,33 @@ def kafka_columns(kafka_df: DataFrame) -> DataFrame:
     )
 
 
-def decode_reports(raw: DataFrame, ingested_at: Column) -> DataFrame:
-    """Add the decode result and the decoded report columns to rows with ``KAFKA_COLUMNS``."""
+def decode_messages(raw: DataFrame, ingested_at: Column) -> DataFrame:
+    """Add the decode result (event type, writer schema, error, JSON payload) to rows with ``KAFKA_COLUMNS``."""
     decoded = raw.withColumn("_d", _decode_udf(F.col("raw_value"))).withColumn("ingested_at", ingested_at)
-    payload = F.from_json(F.col("_d.payload"), REPORT_PAYLOAD)
-    return decoded.select(
-        *KAFKA_COLUMNS,
-        F.col("_d.writer_schema").alias("writer_schema"),
-        F.col("_d.writer_fingerprint").alias("writer_fingerprint"),
-        F.col("_d.error_reason").alias("error_reason"),
-        F.col("_d.error_detail").alias("error_detail"),
-        payload.alias("report"),
-        "ingested_at",
-    )
+    return decoded.select(*KAFKA_COLUMNS, "_d.*", "ingested_at")
 
 
-def split_decoded(decoded: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(bronze rows, dead-letter rows) from :func:`decode_reports` output; every row lands in one."""
-    bronze = decoded.where(F.col("error_reason").isNull()).select(
+def split_decoded(decoded: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """(report rows, target-plan rows, dead letters) from :func:`decode_messages`; every row lands in one."""
+    ok = F.col("error_reason").isNull()
+    report = F.from_json(F.col("payload"), REPORT_PAYLOAD).alias("r")
+    reports = decoded.where(ok & (F.col("event_type") == "report")).select(
+        *KAFKA_COLUMNS, "writer_schema", "writer_fingerprint", report, "ingested_at").select(
         *KAFKA_COLUMNS, "writer_schema", "writer_fingerprint",
-        "report.event_id", "report.province_code", "report.unit_code", "report.unit_kind", "report.unit_name",
-        "report.report_type", "report.period_id", "report.values", "report.revision",
-        F.timestamp_millis(F.col("report.submitted_at_ms")).alias("submitted_at"),
-        "report.source_system", "ingested_at",
+        "r.event_id", "r.province_code", "r.unit_code", "r.unit_kind", "r.unit_name",
+        "r.report_type", "r.period_id", "r.values", "r.revision",
+        F.timestamp_millis(F.col("r.submitted_at_ms")).alias("submitted_at"),
+        "r.source_system", "ingested_at",
     )
-    dead = decoded.where(F.col("error_reason").isNotNull()).select(
+    target = F.from_json(F.col("payload"), TARGET_PAYLOAD).alias("t")
+    targets = decoded.where(ok & (F.col("event_type") == "target_plan")).select(
+        *KAFKA_COLUMNS, "writer_schema", "writer_fingerprint", target, "ingested_at").select(
+        *KAFKA_COLUMNS, "writer_schema", "writer_fingerprint",
+        "t.event_id", "t.province_code", "t.plan_year", "t.plan_reference", "t.targets", "t.revision",
+        F.timestamp_millis(F.col("t.submitted_at_ms")).alias("submitted_at"),
+        "t.source_system", "ingested_at",
+    )
+    dead = decoded.where(~ok).select(
         *KAFKA_COLUMNS, F.col("error_reason").alias("reason"), F.col("error_detail").alias("detail"), "ingested_at",
     )
-    return bronze, dead
+    return reports, targets, dead

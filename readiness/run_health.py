@@ -1,0 +1,469 @@
+"""Run health: one row per pipeline run in ``ops_pipeline_runs``, consumer lag, freshness per province.
+
+``ops_pipeline_runs`` (Delta, one row per DAG run, MERGEd on ``(dag_id, run_id)`` so a retried
+or rerun ``record_run`` task leaves one row):
+
+| column | meaning |
+| --- | --- |
+| ``run_id``, ``dag_id``, ``state`` | the Airflow run and its outcome (``failed`` if any task failed) |
+| ``periods`` | the periods the run worked on |
+| ``started_at``, ``ended_at``, ``duration_s`` | UTC; from the DAG run's start to the record |
+| ``events_in``, ``bronze_rows``, ``dead_letters`` | Kafka messages ingested by the run, and where they went |
+| ``events_validated``, ``events_accepted``, ``events_quarantined`` | bronze events validated, over all its periods |
+| ``consumer_lag`` | ``"<topic>:<partition>" -> messages`` not yet ingested when the run ended |
+| ``delta_versions`` | ``table -> version`` of each Delta table the run wrote |
+| ``task_states`` | ``task -> state`` of the run's other tasks |
+
+The final task of each pipeline DAG (``record_run``, an Airflow teardown task, so it runs even
+when an upstream task failed and does not decide the run's state) calls
+:func:`record_airflow_run`, which reads the upstream tasks' XCom counts.
+
+Consumer lag = the topics' end offsets (asked of Kafka) minus the offsets the ingest checkpoint
+has committed (``<checkpoint_dir>/ingest_reports/offsets/<n>`` of the latest batch ``n`` that
+has a ``commits/<n>``).
+
+``readiness status`` (:func:`register` adds it to the CLI) prints the latest runs and the
+freshness of each province: when its last event reached bronze and its last accepted report
+reached silver.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from readiness.orchestration import lake_versions
+from readiness.settings import Settings, load_settings
+
+OPS_RUNS = "ops_pipeline_runs"
+BRONZE_TABLE = "bronze_report_events"
+SILVER_TABLE = "silver_indicator_values"
+INGEST_CHECKPOINT = "ingest_reports"
+OPS_COLUMNS = (
+    "run_id string, dag_id string, state string, periods array<string>, "
+    "started_at timestamp, ended_at timestamp, duration_s double, "
+    "events_in long, bronze_rows long, dead_letters long, "
+    "events_validated long, events_accepted long, events_quarantined long, "
+    "consumer_lag map<string,long>, delta_versions map<string,long>, task_states map<string,string>"
+)
+COUNT_FIELDS = ("events_in", "bronze_rows", "dead_letters", "events_validated", "events_accepted",
+                "events_quarantined")
+_BATCH_FILE = re.compile(r"^[0-9]+$")
+
+
+# --------------------------------------------------------------------------------------------
+# Consumer lag
+
+
+def parse_offset_log(text: str) -> dict[str, dict[int, int]]:
+    """``topic -> {partition: offset}`` from a Structured Streaming ``offsets/<n>`` file.
+
+    The file is ``v1``, a JSON line of batch metadata, then one line per source: for the Kafka
+    source a JSON object ``{"topic": {"0": 12, "1": 3}}`` (``-`` when a source has no offset).
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("v"):
+        raise ValueError("not a Structured Streaming offset log (no version line)")
+    offsets: dict[str, dict[int, int]] = {}
+    for line in lines[2:]:
+        if line == "-":
+            continue
+        source = json.loads(line)
+        if not isinstance(source, dict):
+            continue
+        for topic, partitions in source.items():
+            if isinstance(partitions, dict):
+                offsets.setdefault(topic, {}).update({int(p): int(o) for p, o in partitions.items()})
+    return offsets
+
+
+def committed_offsets(checkpoint: Path) -> dict[str, dict[int, int]]:
+    """The offsets of the latest committed batch of a streaming checkpoint (empty if none yet).
+
+    Batch ``n`` is committed when ``commits/<n>`` exists; without a ``commits`` directory the
+    latest ``offsets/<n>`` is taken.
+    """
+    checkpoint = Path(checkpoint)
+
+    def batches(sub: str) -> list[int]:
+        folder = checkpoint / sub
+        return sorted(int(f.name) for f in folder.iterdir() if _BATCH_FILE.match(f.name)) if folder.is_dir() else []
+
+    offsets = batches("offsets")
+    if not offsets:
+        return {}
+    commits = set(batches("commits"))
+    if (checkpoint / "commits").is_dir():
+        done = [n for n in offsets if n in commits]
+        if not done:
+            return {}
+        batch = done[-1]
+    else:
+        batch = offsets[-1]
+    return parse_offset_log((checkpoint / "offsets" / str(batch)).read_text(encoding="utf-8"))
+
+
+def consumer_lag(end: Mapping[str, Mapping[int, int]], committed: Mapping[str, Mapping[int, int]],
+                 beginning: Mapping[str, Mapping[int, int]] | None = None) -> dict[str, int]:
+    """``"topic:partition" -> end offset - committed offset`` for every partition of ``end``.
+
+    A partition the checkpoint has not reached yet counts from its beginning offset (0 unless
+    ``beginning`` says otherwise, e.g. after retention deleted old messages).
+    """
+    lag = {}
+    for topic in sorted(end):
+        for partition in sorted(end[topic]):
+            start = (beginning or {}).get(topic, {}).get(partition, 0)
+            done = committed.get(topic, {}).get(partition, start)
+            lag[f"{topic}:{partition}"] = max(0, int(end[topic][partition]) - int(done))
+    return lag
+
+
+def topic_offsets(settings: Settings, topics: Iterable[str]) -> tuple[dict[str, dict[int, int]], dict[str, dict[int, int]]]:
+    """(end offsets, beginning offsets) per topic and partition, asked of the broker."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+                             request_timeout_ms=15_000, api_version_auto_timeout_ms=10_000)
+    try:
+        partitions = [TopicPartition(t, p) for t in sorted(set(topics)) for p in sorted(consumer.partitions_for_topic(t) or [])]
+        end, begin = consumer.end_offsets(partitions), consumer.beginning_offsets(partitions)
+    finally:
+        consumer.close()
+    by_topic_end: dict[str, dict[int, int]] = {}
+    by_topic_begin: dict[str, dict[int, int]] = {}
+    for tp in partitions:
+        by_topic_end.setdefault(tp.topic, {})[tp.partition] = end[tp]
+        by_topic_begin.setdefault(tp.topic, {})[tp.partition] = begin[tp]
+    return by_topic_end, by_topic_begin
+
+
+def ingest_lag(settings: Settings) -> dict[str, int]:
+    """Current consumer lag of the ingest checkpoint on the topics it reads."""
+    committed = committed_offsets(Path(settings.checkpoint_dir) / INGEST_CHECKPOINT)
+    end, begin = topic_offsets(settings, set(committed) | {settings.topic_reports})
+    return consumer_lag(end, committed, begin)
+
+
+# --------------------------------------------------------------------------------------------
+# One row per run
+
+
+def _dicts(value: Any) -> Iterable[Mapping[str, Any]]:
+    """The count dicts inside a task's XCom: itself, list items, and nested stage results."""
+    if isinstance(value, Mapping):
+        yield value
+        for key in ("ingest", "validate", "publish"):
+            if isinstance(value.get(key), Mapping):
+                yield from _dicts(value[key])
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _dicts(item)
+
+
+def summarise_run(xcoms: Mapping[str, Any]) -> dict[str, Any]:
+    """Counts, periods and Delta versions of a run from its tasks' XComs (``task_id -> value``).
+
+    Ingest results (they have ``batches``) give ``events_in``, ``bronze_rows``, ``dead_letters``;
+    validation results (``events_accepted``) give validated, accepted and quarantined events;
+    ``period_id``/``periods`` give the periods; ``delta_versions`` are merged (highest version).
+    """
+    totals = dict.fromkeys(COUNT_FIELDS, 0)
+    periods: set[str] = set()
+    versions: dict[str, int] = {}
+    for value in xcoms.values():
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+            periods.update(value)  # a task that returns the periods it found
+            continue
+        for counts in _dicts(value):
+            if "batches" in counts:
+                for key in ("events_in", "bronze_rows", "dead_letters"):
+                    totals[key] += int(counts.get(key) or 0)
+            if "events_accepted" in counts:
+                totals["events_validated"] += int(counts.get("events_in") or 0)
+                totals["events_accepted"] += int(counts.get("events_accepted") or 0)
+                totals["events_quarantined"] += int(counts.get("events_quarantined") or 0)
+            if counts.get("period_id"):
+                periods.add(str(counts["period_id"]))
+            periods.update(counts.get("periods") or [])
+            for table, version in (counts.get("delta_versions") or {}).items():
+                versions[table] = max(int(version), versions.get(table, -1))
+    from readiness.orchestration import sort_periods
+
+    return {**totals, "periods": sort_periods(periods), "delta_versions": dict(sorted(versions.items()))}
+
+
+def run_state(task_states: Mapping[str, str | None]) -> str:
+    states = {str(s) for s in task_states.values()}
+    if states & {"failed", "upstream_failed"}:
+        return "failed"
+    if states & {"running", "queued", "scheduled", "up_for_retry", "up_for_reschedule", "deferred", "None"}:
+        return "incomplete"
+    return "success"
+
+
+def run_row(*, run_id: str, dag_id: str, started_at: datetime, ended_at: datetime, xcoms: Mapping[str, Any],
+            task_states: Mapping[str, str | None], consumer_lag: Mapping[str, int]) -> dict[str, Any]:
+    """The ``ops_pipeline_runs`` row of a run (a plain dict, JSON-able but for the two datetimes)."""
+    summary = summarise_run(xcoms)
+    return {
+        "run_id": run_id,
+        "dag_id": dag_id,
+        "state": run_state(task_states),
+        "periods": summary["periods"],
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "duration_s": round((ended_at - started_at).total_seconds(), 3),
+        **{k: summary[k] for k in COUNT_FIELDS},
+        "consumer_lag": dict(consumer_lag),
+        "delta_versions": summary["delta_versions"],
+        "task_states": {k: str(v) for k, v in sorted(task_states.items())},
+    }
+
+
+def record_run(settings: Settings, row: Mapping[str, Any], attempts: int = 5) -> None:
+    """MERGE the row into ``ops_pipeline_runs`` on ``(dag_id, run_id)`` (created on first use)."""
+    from delta.tables import DeltaTable
+
+    from readiness.spark_session import get_spark
+
+    spark = get_spark(settings)
+    columns = [c.strip().split(" ")[0] for c in OPS_COLUMNS.split(", ")]
+    frame = spark.createDataFrame([tuple(row[c] for c in columns)], OPS_COLUMNS)
+    path = settings.table_path(OPS_RUNS)
+    for attempt in range(1, attempts + 1):
+        try:
+            if not DeltaTable.isDeltaTable(spark, path):
+                frame.write.format("delta").mode("append").save(path)
+            else:
+                (DeltaTable.forPath(spark, path).alias("t")
+                 .merge(frame.alias("s"), "t.dag_id = s.dag_id AND t.run_id = s.run_id")
+                 .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+            return
+        except Exception as exc:  # concurrent writers (two DAGs ending together): try again
+            if attempt == attempts or "Concurrent" not in f"{type(exc).__name__} {exc}":
+                raise
+            time.sleep(2 * attempt)
+
+
+def _aware(moment: datetime | None) -> datetime:
+    if moment is None:
+        return datetime.now(timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def record_airflow_run(context: Mapping[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """Body of the ``record_run`` task: collect the run's XComs and task states, write the row.
+
+    Returns the row with ISO times (the task's XCom).
+    """
+    settings = settings or load_settings()
+    ti, dag_run = context["ti"], context["dag_run"]
+    own = ti.task_id
+    task_ids = [t for t in context["dag"].task_ids if t != own]
+    xcoms = {t: ti.xcom_pull(task_ids=t) for t in task_ids}
+    states_by_run = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]) or {}
+    states = {t: s for t, s in (states_by_run.get(dag_run.run_id) or {}).items() if t != own}
+    try:
+        lag = ingest_lag(settings)
+    except Exception as exc:  # Kafka unreachable: record the run anyway
+        print(f"consumer lag not available: {exc!r}", file=sys.stderr)
+        lag = {}
+    row = run_row(run_id=dag_run.run_id, dag_id=dag_run.dag_id, started_at=_aware(dag_run.start_date),
+                  ended_at=datetime.now(timezone.utc), xcoms=xcoms, task_states=states, consumer_lag=lag)
+    record_run(settings, row)
+    return {**row, "started_at": row["started_at"].isoformat(), "ended_at": row["ended_at"].isoformat()}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading back
+
+
+def _utc(micros: int | None) -> datetime | None:
+    return None if micros is None else datetime.fromtimestamp(micros / 1e6, tz=timezone.utc)
+
+
+def recent_runs(settings: Settings, limit: int = 10, dag_id: str | None = None) -> list[dict[str, Any]]:
+    """The latest runs from ``ops_pipeline_runs``, newest first (empty if none recorded)."""
+    from pyspark.sql import functions as F
+
+    from readiness import lake
+    from readiness.spark_session import get_spark
+
+    spark = get_spark(settings)
+    if not lake.exists(spark, settings, OPS_RUNS):
+        return []
+    df = lake.read(spark, settings, OPS_RUNS)
+    if dag_id:
+        df = df.where(F.col("dag_id") == dag_id)
+    df = (df.withColumn("started_us", F.unix_micros("started_at")).withColumn("ended_us", F.unix_micros("ended_at"))
+          .drop("started_at", "ended_at").orderBy(F.col("started_us").desc()).limit(limit))
+    rows = []
+    for r in df.collect():
+        row = r.asDict()
+        row["started_at"], row["ended_at"] = _utc(row.pop("started_us")), _utc(row.pop("ended_us"))
+        rows.append(row)
+    return rows
+
+
+def _province_names(day: date) -> dict[str, str]:
+    from readiness.reference import provinces
+
+    names: dict[str, str] = {}
+    for p in provinces():  # former provinces first, so the ones in force on `day` win
+        if p.valid_from <= day <= p.valid_to or p.code not in names:
+            names[p.code] = p.name
+    return names
+
+
+def freshness(settings: Settings, today: date | None = None) -> list[dict[str, Any]]:
+    """Per province: its last event in bronze (arrival on Kafka) and last accepted report in silver.
+
+    Provinces in force ``today`` are listed even if nothing arrived from them; former provinces
+    only when bronze holds their events.
+    """
+    from pyspark.sql import functions as F
+
+    from readiness import lake
+    from readiness.reference import provinces_in_force
+    from readiness.spark_session import get_spark
+
+    today = today or date.today()
+    spark = get_spark(settings)
+    result: dict[str, dict[str, Any]] = {p.code: {"province_code": p.code} for p in provinces_in_force(today)}
+    if lake.exists(spark, settings, BRONZE_TABLE):
+        for r in (lake.read(spark, settings, BRONZE_TABLE).groupBy("province_code")
+                  .agg(F.max(F.unix_micros("kafka_timestamp")).alias("last_us"), F.count("*").alias("events"))
+                  .collect()):
+            entry = result.setdefault(r["province_code"], {"province_code": r["province_code"]})
+            entry.update(last_event_at=_utc(r["last_us"]), events=int(r["events"]))
+    if lake.exists(spark, settings, SILVER_TABLE):
+        for r in (lake.read(spark, settings, SILVER_TABLE).groupBy("province_code")
+                  .agg(F.max(F.unix_micros("submitted_at")).alias("last_us"),
+                       F.max_by("period_id", "submitted_at").alias("period_id"),
+                       F.countDistinct("event_id").alias("reports"))
+                  .collect()):
+            entry = result.setdefault(r["province_code"], {"province_code": r["province_code"]})
+            entry.update(last_accepted_at=_utc(r["last_us"]), last_accepted_period=r["period_id"],
+                         accepted_reports=int(r["reports"]))
+    names = _province_names(today)
+    rows = []
+    for code in sorted(result, key=lambda c: (c is None, c or "")):
+        entry = {"province_name": names.get(code), "last_event_at": None, "events": 0, "last_accepted_at": None,
+                 "last_accepted_period": None, "accepted_reports": 0, **result[code]}
+        rows.append(entry)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Terminal output
+
+
+def _local(moment: datetime | None, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "never"
+
+
+def _age(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "-"
+    seconds = max(0, int((now - moment).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return f"{days}d {hours:02d}h"
+    return f"{hours}h {rest // 60:02d}m"
+
+
+def _lag_text(lag: Mapping[str, int]) -> str:
+    if not lag:
+        return "n/a"
+    by_topic: dict[str, list[str]] = {}
+    for key, value in sorted(lag.items(), key=lambda kv: (kv[0].rsplit(":", 1)[0], int(kv[0].rsplit(":", 1)[1]))):
+        topic, partition = key.rsplit(":", 1)
+        by_topic.setdefault(topic, []).append(f"{partition}={value}")
+    return "; ".join(f"{topic} [{' '.join(parts)}]" for topic, parts in by_topic.items())
+
+
+def format_runs(rows: list[Mapping[str, Any]], tz: str = "Asia/Ho_Chi_Minh") -> str:
+    zone = ZoneInfo(tz)
+    if not rows:
+        return "Pipeline runs: none recorded yet in ops_pipeline_runs."
+    header = (f"{'started':16}  {'dag':26}  {'state':9}  {'periods':16}  {'in':>6}  {'accepted':>8}  "
+              f"{'quarant.':>8}  {'dead':>5}  {'lag':>5}  {'took':>6}  run id")
+    lines = [f"Pipeline runs (ops_pipeline_runs, latest {len(rows)}; times {tz})", header, "-" * len(header)]
+    for r in rows:
+        lag = r.get("consumer_lag") or {}
+        periods = ",".join(r.get("periods") or []) or "-"
+        lines.append(
+            f"{_local(r.get('started_at'), zone):16}  {r['dag_id'][:26]:26}  {r['state'][:9]:9}  {periods[:16]:16}  "
+            f"{r.get('events_in') or 0:>6}  {r.get('events_accepted') or 0:>8}  {r.get('events_quarantined') or 0:>8}  "
+            f"{r.get('dead_letters') or 0:>5}  {(sum(lag.values()) if lag else '-'):>5}  "
+            f"{(r.get('duration_s') or 0):>5.0f}s  {r['run_id']}")
+        versions = " ".join(f"{t}@{v}" for t, v in sorted((r.get("delta_versions") or {}).items()))
+        lines.append(f"{'':18}lag per partition: {_lag_text(lag)}")
+        lines.append(f"{'':18}Delta versions written: {versions or 'none'}")
+    return "\n".join(lines)
+
+
+def format_freshness(rows: list[Mapping[str, Any]], now: datetime, tz: str = "Asia/Ho_Chi_Minh") -> str:
+    zone = ZoneInfo(tz)
+    header = (f"{'code':4}  {'province':22}  {'last event (bronze)':19}  {'age':>8}  {'events':>6}  "
+              f"{'last accepted (silver)':22}  {'period':7}  {'age':>8}")
+    lines = [f"Freshness per province (times {tz}, now {_local(now, zone)})", header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{(r['province_code'] or '?'):4}  {(r.get('province_name') or '')[:22]:22}  "
+            f"{_local(r.get('last_event_at'), zone):19}  {_age(r.get('last_event_at'), now):>8}  {r.get('events') or 0:>6}  "
+            f"{_local(r.get('last_accepted_at'), zone):22}  {(r.get('last_accepted_period') or '-'):7}  "
+            f"{_age(r.get('last_accepted_at'), now):>8}")
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    now = datetime.now(timezone.utc)
+    print(format_runs(recent_runs(settings, args.runs, args.dag), settings.timezone))
+    try:
+        lag = ingest_lag(settings)
+        print(f"\nConsumer lag now (topic end offsets - ingest checkpoint): {_lag_text(lag)}; total {sum(lag.values())}")
+    except Exception as exc:
+        print(f"\nConsumer lag now: not available ({type(exc).__name__}: {exc})")
+    versions = lake_versions(settings)
+    if versions:
+        print("Delta tables now: " + " ".join(f"{t}@{v}" for t, v in versions.items()))
+    if not args.no_freshness:
+        print()
+        print(format_freshness(freshness(settings, now.astimezone(ZoneInfo(settings.timezone)).date()), now,
+                               settings.timezone))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``status`` to the ``readiness`` command's subparsers."""
+    parser = subparsers.add_parser("status", help="pipeline run health (ops_pipeline_runs), consumer lag and "
+                                                  "freshness per province")
+    parser.add_argument("--runs", type=int, default=10, help="how many recent runs to show (default 10)")
+    parser.add_argument("--dag", default=None, help="only runs of this DAG id")
+    parser.add_argument("--no-freshness", action="store_true", help="skip the per-province freshness table")
+    parser.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m readiness.run_health [status options]`` (until the CLI wires ``readiness status``)."""
+    parser = argparse.ArgumentParser(prog="readiness")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv if argv is not None else (sys.argv[1:] or ["status"]))
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
