@@ -105,12 +105,12 @@ def expectation_rows(page: str) -> list[tuple[str, bool, str]]:
     ``section-S-content-block-B-cell-R-{1: status, 2: expectation, 3: observed value}``.
     """
     rows = []
-    for match in re.finditer(r'<td id="(section-(\d+)-content-block-\d+-cell-\d+)-1" >(.*?)</td>', page, re.S):
+    for match in re.finditer(r'<td id="(section-(\d+)-content-block-\d+-cell-\d+)-1"[^>]*>(.*?)</td>', page, re.S):
         prefix, section, status = match.groups()
         if "fa-check-circle" not in status and "fa-times" not in status:
             continue  # not an expectation table (e.g. the statistics)
         start = page.index(f'id="{prefix}-2"')
-        cell = page[start : page.index(f'id="{prefix}-3"', start)]
+        cell = page[start : page.rindex("<td", start, page.index(f'id="{prefix}-3"', start))]
         header = re.search(rf'id="section-{section}-content-block-1-header".*?</h5>', page, re.S)
         assert header is not None
         rows.append((text(header.group(0).split(">", 1)[1]), "fa-check-circle" in status, text("<" + cell)))

@@ -140,3 +140,26 @@ def test_explode_keeps_a_report_without_values_and_duplicates_are_split(spark, c
         ("e1", "share", 3.0, 4.0),
         ("e2", None, None, None),
     ]
+
+
+def test_target_attainment_uses_the_latest_plan_and_both_comparisons(spark):
+    from readiness.transforms.targets import attainment, latest_targets
+
+    plans = spark.createDataFrame([
+        ("p0", "38", 2026, "128/KH-UBND", [("computers_per_100_staff", 70.0, "at_least")], 0, T0),
+        ("p1", "38", 2026, "128/KH-UBND", [("computers_per_100_staff", 80.0, "at_least"),
+                                             ("security_incidents", 4.0, "at_most"),
+                                             ("services_online_level3", 5.0, "at_least")], 1, T0),
+        ("p2", "38", 2025, "99/KH-UBND", [("computers_per_100_staff", 50.0, "at_least")], 0, T0),
+    ], "event_id string, province_code string, plan_year int, plan_reference string, "
+       "targets array<struct<indicator_code:string,target_value:double,comparison:string>>, revision int, "
+       "submitted_at timestamp")
+    values = spark.createDataFrame([("38", "computers_per_100_staff", 72.0), ("38", "security_incidents", 2.0)],
+                                   "province_code string, indicator_code string, value double")
+    got = attainment(latest_targets(plans, 2026), values).orderBy("indicator_code").select(
+        "indicator_code", "plan_event_id", "target_value", "actual", "attainment_ratio", "on_track", "status").collect()
+    assert [tuple(r) for r in got] == [
+        ("computers_per_100_staff", "p1", 80.0, 72.0, 0.9, False, "behind"),
+        ("security_incidents", "p1", 4.0, 2.0, 2.0, True, "on_track"),
+        ("services_online_level3", "p1", 5.0, None, None, None, "no_actual"),
+    ]
