@@ -1,15 +1,16 @@
 """Readiness reporting pipeline for one reporting period: Kafka -> bronze -> silver -> gold.
 
-The tasks are deliberately thin: each imports its job from ``readiness.pipeline`` inside the
-task (nothing heavy at parse time), builds the environment's settings with ``load_settings()``
-and returns the job's counts dict, which Airflow stores as the task's XCom.
+The tasks are deliberately thin: each imports its job wrapper from ``readiness.orchestration``
+inside the task (nothing heavy at parse time), builds the environment's settings with
+``load_settings()`` and returns the job's counts dict, which Airflow stores as the task's XCom.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, task, teardown
+
+from readiness.orchestration import default_args
 
 DOC_MD = """
 # Readiness period pipeline
@@ -17,21 +18,27 @@ DOC_MD = """
 Builds the national ICT-readiness tables for **one reporting period** from the provincial
 report submissions that arrive on Kafka (`readiness.report-submissions.v1`).
 
-| task | job | what it does |
+| task | calls | what it does |
 | --- | --- | --- |
-| `ingest_reports` | `readiness.pipeline.ingest.ingest_reports` | Reads the Kafka events not yet ingested into the Delta table `bronze_report_events` (incremental, exactly once through a checkpoint). Not period specific: it catches bronze up with the topic. |
-| `validate_batch` | `readiness.pipeline.validate.validate_period` | Validates the period's bronze events into silver; rows that fail row-level checks go to quarantine. **Fails the run** if a batch-level quality check fails, so nothing is published. |
-| `publish_tables` | `readiness.pipeline.aggregate.aggregate_period` | Aggregates the period's silver rows into the gold tables. |
+| `ingest_reports` | `readiness.orchestration.run_ingest` | Reads the Kafka events not yet ingested into the Delta table `bronze_report_events` (incremental, exactly once through a checkpoint; one ingest at a time across DAGs). Not period specific: it catches bronze up with the topic. |
+| `validate_batch` | `readiness.orchestration.validate` (`validate_period`) | Validates the period's bronze events into silver; rows that fail row-level checks go to quarantine. **Fails the run without retries** if a batch-level quality check fails, so nothing is published. |
+| `publish_tables` | `readiness.orchestration.publish` (`aggregate_period`) | Aggregates the period's silver rows into the gold tables. |
+| `record_run` | `readiness.run_health.record_airflow_run` | Teardown: writes this run's row to `ops_pipeline_runs` (counts, consumer lag, Delta versions), also when a task failed. |
 
 Each task returns a dict of counts (visible as the task's XCom `return_value`).
 
 **Parameter** `period_id` (required): the reporting period, `YYYY` (year), `YYYYQn` (quarter)
 or `YYYYSn` (half year), e.g. `2025`, `2025Q3`, `2025S1`.
 
-**Trigger**: no schedule yet; trigger it manually with the `period_id`, or locally with
+**Trigger**: manual, with the `period_id`, or locally with
 `python -m readiness.airflow_local run-dag readiness_period_pipeline --conf '{"period_id": "2025Q3"}'`.
-Only one run at a time (`max_active_runs=1`), since the jobs share the bronze checkpoint
-and write the same Delta tables.
+New data is handled without a trigger by `readiness_ingest` → `readiness_refresh_changed`;
+period closes by `readiness_period_close`.
+
+**Safe to rerun**: one run at a time (`max_active_runs=1`); the writes replace the period's
+partitions only when their content changes, so a rerun over the same data leaves the tables and
+their Delta versions as they were. Retries: 2, two minutes apart. A task that fails for good
+posts an alert to the webhook (`READINESS_WEBHOOK_URL`).
 
 The environment (local, ci, production) comes from `READINESS_ENV` and the other
 `READINESS_*` variables of the Airflow worker, through `readiness.settings.load_settings()`.
@@ -47,10 +54,10 @@ PERIOD_ID = "{{ params.period_id }}"
 @task(task_id="ingest_reports", multiple_outputs=False)
 def ingest_reports() -> dict[str, Any]:
     """Kafka -> bronze: ingest the report events not yet in bronze."""
-    from readiness.pipeline.ingest import ingest_reports as ingest
+    from readiness.orchestration import run_ingest
     from readiness.settings import load_settings
 
-    return ingest(load_settings())
+    return run_ingest(load_settings())
 
 
 @task(task_id="validate_batch", multiple_outputs=False)
@@ -59,12 +66,12 @@ def validate_batch(period_id: str) -> dict[str, Any]:
     quality check fails (the same data would fail again)."""
     from airflow.exceptions import AirflowFailException
 
-    from readiness.pipeline.validate import validate_period
+    from readiness.orchestration import validate
     from readiness.quality import QualityGateError
     from readiness.settings import load_settings
 
     try:
-        return validate_period(load_settings(), period_id)
+        return validate(load_settings(), period_id)
     except QualityGateError as exc:
         raise AirflowFailException(str(exc)) from exc
 
@@ -72,10 +79,19 @@ def validate_batch(period_id: str) -> dict[str, Any]:
 @task(task_id="publish_tables", multiple_outputs=False)
 def publish_tables(period_id: str) -> dict[str, Any]:
     """Silver -> gold tables for the period."""
-    from readiness.pipeline.aggregate import aggregate_period
+    from readiness.orchestration import publish
     from readiness.settings import load_settings
 
-    return aggregate_period(load_settings(), period_id)
+    return publish(load_settings(), period_id)
+
+
+@teardown
+@task(task_id="record_run", multiple_outputs=False)
+def record_run(**context: Any) -> dict[str, Any]:
+    """Write this run's row to ops_pipeline_runs from the other tasks' XComs."""
+    from readiness.run_health import record_airflow_run
+
+    return record_airflow_run(context)
 
 
 with DAG(
@@ -85,13 +101,8 @@ with DAG(
     schedule=None,
     catchup=False,
     max_active_runs=1,
-    tags=["readiness", "spark", "delta"],
-    default_args={
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "execution_timeout": timedelta(hours=2),
-    },
+    tags=["readiness", "spark", "delta", "period"],
+    default_args=default_args(),
     params={
         "period_id": Param(
             type="string",
@@ -103,4 +114,5 @@ with DAG(
 ):
     ingested = ingest_reports()
     validated = validate_batch(PERIOD_ID)
-    ingested >> validated >> publish_tables(PERIOD_ID)
+    published = publish_tables(PERIOD_ID)
+    ingested >> validated >> published >> record_run()

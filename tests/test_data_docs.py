@@ -1,7 +1,8 @@
 """GX Data Docs for gate runs: real GX validation on a local Spark, real GX HTML.
 
 Two tiny batches (one passing, one with a negative numerator) are validated by
-``run_suite`` once per module; the tests read the HTML GX writes.
+``run_suite`` once per module; the tests read the HTML GX writes. Rows come from the
+quality-gate tests' ``value_row``, which is kept in step with the suite file.
 """
 from __future__ import annotations
 
@@ -14,39 +15,23 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
+from test_quality_gate import SUITE_PARAMETERS, SUITE_PATH, frame, value_row
 
 from readiness import data_docs
 from readiness.data_docs import build_data_docs, index_path
 from readiness.quality import KEY_COLUMNS, GateResult, load_suite, run_suite
 
-SUITE_PATH = Path(__file__).resolve().parent.parent / "expectations" / "silver_report_values.json"
 SUITE = "silver_report_values"
 PERIOD = "2026Q3"
 PASS_RUN = "run-2026-10-01T04:00Z"
 FAIL_RUN = "run-2026-10-02T04:00Z"
 
-SCHEMA = (
-    "event_id string, province_code string, unit_code string, unit_kind string, report_type string, "
-    "period_id string, indicator_code string, numerator double, denominator double, numerator_limit double, "
-    "value double, value_unit string, revision int, submitted_at timestamp, source_system string"
-)
-
-
-def value_row(event_id: str, indicator_code: str = "ICT01", numerator: float = 3.0) -> tuple:
-    submitted = dt.datetime(2026, 10, 1, 3, tzinfo=dt.timezone.utc)
-    return (event_id, "01", "C001", "commune", "quarterly", PERIOD, indicator_code, numerator, 4.0, 4.0, 75.0,
-            "percent", 0, submitted, "portal")
-
-
-def frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
-    return spark.createDataFrame(rows, SCHEMA)
-
 
 @pytest.fixture(scope="module")
 def results(spark: SparkSession) -> tuple[GateResult, GateResult]:
     """(passing, failing) gate results; the failing batch breaks one row rule, which does not raise."""
-    suite = load_suite(SUITE_PATH, {"indicator_codes": ["ICT01", "ICT02"]})
+    suite = load_suite(SUITE_PATH, SUITE_PARAMETERS)
     passing = run_suite(frame(spark, [value_row("ok-1"), value_row("ok-1", "ICT02")]), suite, KEY_COLUMNS)
     failing = run_suite(frame(spark, [value_row("ok-1"), value_row("e16", numerator=-1.0)]), suite, KEY_COLUMNS)
     assert passing.validation.success and not failing.validation.success
@@ -144,12 +129,14 @@ def test_index_lists_both_runs_newest_first(site: dict) -> None:
     ]
 
 
-def test_failing_page_shows_the_failed_expectation_and_its_unexpected_count(site: dict) -> None:
+def test_failing_page_shows_the_failed_expectation_and_its_unexpected_count(
+    site: dict, results: tuple[GateResult, GateResult]
+) -> None:
     page = site["fail"].read_text(encoding="utf-8")
     assert "Status: Failed" in text(page)
     assert "Unsuccessful Expectations 1" in text(page)
     rows = expectation_rows(page)
-    assert len(rows) == 22
+    assert len(rows) == len(results[1].outcomes)
     failed = [(column, cell) for column, ok, cell in rows if not ok]
     assert len(failed) == 1
     column, cell = failed[0]
@@ -161,12 +148,13 @@ def test_failing_page_shows_the_failed_expectation_and_its_unexpected_count(site
     assert "Unexpected Value Count event_id indicator_code -1.0 1 e16 ICT01" in cell
 
 
-def test_passing_page_shows_success(site: dict) -> None:
+def test_passing_page_shows_success(site: dict, results: tuple[GateResult, GateResult]) -> None:
     page = site["pass"].read_text(encoding="utf-8")
+    n = len(results[0].outcomes)
     assert "Status: Succeeded" in text(page)
-    assert "Successful Expectations 22 Unsuccessful Expectations 0" in text(page)
+    assert f"Successful Expectations {n} Unsuccessful Expectations 0" in text(page)
     rows = expectation_rows(page)
-    assert len(rows) == 22 and all(ok for _, ok, _ in rows)
+    assert len(rows) == n and all(ok for _, ok, _ in rows)
     assert f"Run Name {SUITE}__{PERIOD}__{PASS_RUN}" in text(page)
 
 

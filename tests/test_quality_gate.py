@@ -29,15 +29,18 @@ from readiness.quality import (
 
 SUITE_PATH = Path(__file__).resolve().parent.parent / "expectations" / "silver_report_values.json"
 # The job binds the catalogue's codes; these tests bind their own two.
-SUITE_PARAMETERS = {"indicator_codes": ["ICT01", "ICT02"]}
+SUITE_PARAMETERS = {"indicator_codes": ["ICT01", "ICT02"], "province_codes": ["01", "96"],
+                    "unit_keys": ["01|C001", "01|P01", "96|C001"]}
 UTC = dt.timezone.utc
 RUN_ID = "run-2026-10-01T04:00Z"
 QUARANTINED_AT = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=UTC)
 SUBMITTED_AT = dt.datetime(2026, 10, 1, 3, 0, 0, tzinfo=UTC)
+OPENS_AT = dt.datetime(2026, 6, 14, 17, 0, 0, tzinfo=UTC)  # 15 June 2026 00:00 in Hanoi
 
 SCHEMA = (
     "event_id string, province_code string, unit_code string, unit_kind string, report_type string, "
     "period_id string, indicator_code string, numerator double, denominator double, numerator_limit double, value double, "
+    "reported_value double, valid_min double, valid_max double, unit_key string, period_opens_at timestamp, "
     "value_unit string, revision int, submitted_at timestamp, source_system string, "
     "kafka_partition int, kafka_offset long"
 )
@@ -71,6 +74,11 @@ ROW_RULES = {
     f"{BETWEEN}:revision",
     f"{PAIR}:numerator_limit,numerator",
     f"{IN_SET}:indicator_code",
+    f"{IN_SET}:province_code",
+    f"{IN_SET}:unit_key",
+    f"{PAIR}:valid_max,reported_value",
+    f"{PAIR}:reported_value,valid_min",
+    f"{PAIR}:submitted_at,period_opens_at",
     f"{UNIQUE}:event_id,indicator_code",
 }
 BATCH_RULES = {"expect_table_row_count_to_be_between", "expect_table_columns_to_match_set"}
@@ -89,6 +97,11 @@ def value_row(event_id: str | None, indicator_code: str | None = "ICT01", **chan
         "numerator": 3.0,
         "denominator": 4.0,
         "numerator_limit": 4.0,
+        "reported_value": 75.0,
+        "valid_min": 0.0,
+        "valid_max": 100.0,
+        "unit_key": "01|C001",
+        "period_opens_at": OPENS_AT,
         "value": 75.0,
         "value_unit": "percent",
         "revision": 0,
@@ -117,7 +130,7 @@ def frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
 
 def test_suite_file_loads_with_every_rule(suite: ExpectationSuite) -> None:
     assert suite.name == "silver_report_values"
-    assert len(suite.expectations) == 22
+    assert len(suite.expectations) == 27
     rules = {}
     for exp in suite.expectations:
         kwargs = exp.configuration.kwargs
@@ -136,8 +149,8 @@ def test_load_suite_rejects_an_expectation_gx_would_silently_drop(tmp_path: Path
     path.write_text(json.dumps(raw))
     # GX itself only logs the unknown type and builds a suite without it:
     bound = bind_parameters(json.loads(path.read_text()), SUITE_PARAMETERS, "test")
-    assert len(ExpectationSuite(**bound).expectations) == 22
-    with pytest.raises(SuiteError, match="built 22 of 23.*expect_column_values_to_be_positive_please"):
+    assert len(ExpectationSuite(**bound).expectations) == 27
+    with pytest.raises(SuiteError, match="built 27 of 28.*expect_column_values_to_be_positive_please"):
         load_suite(path, SUITE_PARAMETERS)
 
 
@@ -173,16 +186,16 @@ def test_clean_batch_passes_with_no_quarantine(spark: SparkSession, suite: Expec
             value_row("ev-1", "ICT01"),
             value_row("ev-1", "ICT02", numerator=None, denominator=None, value=None, value_unit=None),
             value_row("ev-2", "ICT01", report_type="yearly", period_id="2026", unit_kind="province",
-                      unit_code="P01", numerator=0.0, denominator=0.0, revision=2),
+                      unit_code="P01", unit_key="01|P01", numerator=0.0, denominator=0.0, revision=2),
             value_row("ev-3", "ICT01", report_type="six_monthly", period_id="2026S1", unit_kind="agency",
-                      province_code="96"),
+                      province_code="96", unit_key="96|C001"),
             # No limit (computers per 100 civil servants may exceed the denominator): not checked.
             value_row("ev-4", "ICT01", numerator=120.0, denominator=100.0, numerator_limit=None),
         ],
     )
     result = run_suite(df, suite, list(KEY_COLUMNS))
     assert result.passed
-    assert len(result.outcomes) == 22
+    assert len(result.outcomes) == 27
     assert all(o.success and o.exception is None for o in result.outcomes)
     assert {o.rule for o in result.outcomes if o.level == "row"} == ROW_RULES
     assert all(o.unexpected_count == 0 and o.element_count == 5 and o.failures == ()
@@ -222,6 +235,11 @@ DIRTY_ROWS = [
     value_row("e18", revision=-1),
     value_row("e19", numerator=5.0, denominator=3.0, numerator_limit=3.0),
     value_row("e22", "computers_per_household"),
+    value_row("e23", province_code="17"),  # Hòa Bình's former code: not in force for 2026Q3
+    value_row("e24", unit_key="01|X999"),
+    value_row("e25", reported_value=150.0),
+    value_row("e26", reported_value=-1.0),
+    value_row("e27", submitted_at=dt.datetime(2026, 6, 1, tzinfo=UTC)),
     value_row("e20", "ICT01"),
     value_row("e20", "ICT01", kafka_offset=2, numerator=-3.0),  # the key repeats; only this copy is negative
     value_row("e21", province_code="ABC", period_id="26Q1"),
@@ -261,6 +279,18 @@ EXPECTED_QUARANTINE = sorted(
         ("e21", "ABC", "C001", "26Q1", "ICT01", f"{REGEX}:province_code", "ABC", "regex=^[0-9]{2}$", "quarantine"),
         ("e22", "01", "C001", "2026Q3", "computers_per_household", f"{IN_SET}:indicator_code", "computers_per_household",
          "value_set=[ICT01, ICT02]", "quarantine"),
+        ("e12", "1", "C001", "2026Q3", "ICT01", f"{IN_SET}:province_code", "1", "value_set=[01, 96]", "quarantine"),
+        ("e21", "ABC", "C001", "26Q1", "ICT01", f"{IN_SET}:province_code", "ABC", "value_set=[01, 96]", "quarantine"),
+        ("e23", "17", "C001", "2026Q3", "ICT01", f"{IN_SET}:province_code", "17", "value_set=[01, 96]", "quarantine"),
+        ("e24", "01", "C001", "2026Q3", "ICT01", f"{IN_SET}:unit_key", "01|X999",
+         "value_set=[01|C001, 01|P01, 96|C001]", "quarantine"),
+        ("e25", "01", "C001", "2026Q3", "ICT01", f"{PAIR}:valid_max,reported_value", "valid_max=100.0, reported_value=150.0",
+         "or_equal=True, ignore_row_if=either_value_is_missing", "quarantine"),
+        ("e26", "01", "C001", "2026Q3", "ICT01", f"{PAIR}:reported_value,valid_min", "reported_value=-1.0, valid_min=0.0",
+         "or_equal=True, ignore_row_if=either_value_is_missing", "quarantine"),
+        ("e27", "01", "C001", "2026Q3", "ICT01", f"{PAIR}:submitted_at,period_opens_at",
+         "submitted_at=2026-06-01T00:00:00, period_opens_at=2026-06-14T17:00:00",
+         "or_equal=True, ignore_row_if=either_value_is_missing", "quarantine"),
         ("e21", "ABC", "C001", "26Q1", "ICT01", f"{REGEX}:period_id", "26Q1",
          "regex=^[0-9]{4}(Q[1-4]|S[12])?$", "quarantine"),
     ],
@@ -359,7 +389,7 @@ def test_expectation_that_raises_fails_the_run(spark: SparkSession, suite: Expec
     configs.append({"type": IN_SET, "kwargs": {"column": "unit_level", "value_set": ["commune"]},
                     "meta": {"severity": "quarantine"}})
     broken = ExpectationSuite(name="silver_report_values_broken", expectations=configs)
-    assert len(broken.expectations) == 23
+    assert len(broken.expectations) == 28
     with pytest.raises(QualityGateError, match=r'expect_column_values_to_be_in_set:unit_level: raised .*"unit_level"'):
         run_suite(frame(spark, [value_row("ev-1")]), broken, list(KEY_COLUMNS))
 

@@ -9,21 +9,22 @@ from pyspark.sql import functions as F
 from readiness.encoding import TARGET_PLAN, encode
 from readiness.transforms.aggregate import (latest_revisions, province_indicator_values, reporting_completeness,
                                             restate_provinces)
-from readiness.transforms.conform import add_numerator_limit, explode_values, split_duplicate_events
+from readiness.transforms.conform import add_rule_columns, explode_values, split_duplicate_events
 from readiness.transforms.decode import decode_messages, split_decoded
 
 T0 = datetime(2026, 9, 10, tzinfo=timezone.utc)
 SILVER = ("event_id string, province_code string, unit_code string, report_type string, period_id string, "
           "revision int, submitted_at timestamp, indicator_code string, numerator double, denominator double, value double")
-CATALOGUE = "code string, rollup string, scale double, numerator_at_most_denominator boolean"
+CATALOGUE = ("code string, rollup string, scale double, numerator_at_most_denominator boolean, "
+             "min_value double, max_value double")
 
 
 @pytest.fixture(scope="module")
 def catalogue(spark):
     return spark.createDataFrame([
-        ("share", "ratio_of_sums", 100.0, True),
-        ("per_100", "ratio_of_sums", 100.0, False),
-        ("budget", "sum", 1.0, False),
+        ("share", "ratio_of_sums", 100.0, True, 0.0, 100.0),
+        ("per_100", "ratio_of_sums", 100.0, False, 0.0, 300.0),
+        ("budget", "sum", 1.0, False, 0.0, 1e15),
     ], CATALOGUE)
 
 
@@ -134,11 +135,13 @@ def test_explode_keeps_a_report_without_values_and_duplicates_are_split(spark, c
     ], schema)
     first, later = split_duplicate_events(bronze)
     assert [(r.event_id, r.partition, r.offset) for r in later.collect()] == [("e1", 1, 2)]
-    rows = add_numerator_limit(explode_values(first), catalogue).orderBy("event_id", "indicator_code").collect()
-    assert [(r.event_id, r.indicator_code, r.numerator, r.numerator_limit) for r in rows] == [
-        ("e1", "per_100", 120.0, None),
-        ("e1", "share", 3.0, 4.0),
-        ("e2", None, None, None),
+    rows = add_rule_columns(explode_values(first), catalogue, "2026-06-14T17:00:00+00:00").orderBy(
+        "event_id", "indicator_code").collect()
+    assert [(r.event_id, r.indicator_code, r.numerator, r.numerator_limit, r.reported_value, r.valid_max, r.unit_key,
+             r.period_opens_at) for r in rows] == [
+        ("e1", "per_100", 120.0, None, 120.0, 300.0, "01|u1", datetime(2026, 6, 14, 17, 0)),
+        ("e1", "share", 3.0, 4.0, 75.0, 100.0, "01|u1", datetime(2026, 6, 14, 17, 0)),
+        ("e2", None, None, None, None, None, "01|u2", datetime(2026, 6, 14, 17, 0)),
     ]
 
 

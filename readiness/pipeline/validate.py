@@ -11,26 +11,36 @@ rerunning a period over the same bronze data writes the same rows.
 """
 from __future__ import annotations
 
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from readiness import lake
-from readiness.periods import parse_period
+from readiness.periods import Period, default_calendar, parse_period
 from readiness.quality import KEY_COLUMNS, QUARANTINE_SCHEMA, accepted_rows, load_suite, quarantine_rows, run_suite
 from readiness.settings import PROJECT_ROOT, Settings
 from readiness.spark_session import get_spark
 from readiness.tables import BRONZE_REPORTS, QUARANTINE, SILVER_VALUES, VALIDATION_RUN_SCHEMA, VALIDATION_RUNS
 from readiness.pipeline.reference_frames import catalogue_frame
-from readiness.reference import indicators
-from readiness.transforms.conform import (add_numerator_limit, duplicate_quarantine_rows, explode_values,
+from readiness.reference import indicators, provinces_in_force, units_open_on
+from readiness.transforms.conform import (add_rule_columns, duplicate_quarantine_rows, explode_values,
                                           split_duplicate_events)
 
 SUITE_FILE = PROJECT_ROOT / "expectations" / "silver_report_values.json"
+# Columns added only for the suite to check; silver keeps reported_value.
+RULE_ONLY_COLUMNS = ("numerator_limit", "valid_min", "valid_max", "unit_key", "period_opens_at")
 
 
-def suite_parameters() -> dict[str, list[str]]:
-    """Reference data the suite's rules are bound to when the job loads it."""
-    return {"indicator_codes": sorted(i.code for i in indicators())}
+def suite_parameters(period: Period) -> dict[str, list[str]]:
+    """Reference data in force for the period, bound into the suite's rules when the job loads it."""
+    window_end = period.window()[1]
+    return {
+        "indicator_codes": sorted(i.code for i in indicators()),
+        "province_codes": sorted(p.code for p in provinces_in_force(window_end)),
+        "unit_keys": sorted(f"{u.province_code}|{u.code}" for u in units_open_on(window_end)),
+    }
 
 
 def _with_run(rows: DataFrame, run_id: str) -> DataFrame:
@@ -38,23 +48,24 @@ def _with_run(rows: DataFrame, run_id: str) -> DataFrame:
 
 
 def validate_period(settings: Settings, period_id: str) -> dict[str, int]:
-    parse_period(period_id)
     spark = get_spark(settings)
     bronze_version = lake.version(spark, settings, BRONZE_REPORTS)
     if bronze_version is None:
         raise RuntimeError(f"no {BRONZE_REPORTS} table under {settings.lake_dir}: run the ingest job first")
     bronze = lake.read(spark, settings, BRONZE_REPORTS, bronze_version).where(F.col("period_id") == period_id)
     first, later = split_duplicate_events(bronze)
-    candidates = add_numerator_limit(explode_values(first), catalogue_frame(spark)).persist()
+    period = parse_period(period_id)
+    opens_at = datetime.combine(period.window()[0], time(0), ZoneInfo(default_calendar().timezone))
+    candidates = add_rule_columns(explode_values(first), catalogue_frame(spark), opens_at.isoformat()).persist()
     run_id = f"validate:{period_id}:bronze@{bronze_version}"
     # The newest arrival in the snapshot stands for "when": it is the same on every rerun.
     audited_at = candidates.agg(F.max("ingested_at")).collect()[0][0]
 
-    suite = load_suite(SUITE_FILE, suite_parameters())
+    suite = load_suite(SUITE_FILE, suite_parameters(period))
     result = run_suite(candidates, suite, KEY_COLUMNS)  # raises on a batch failure
     failed = quarantine_rows(candidates, result, KEY_COLUMNS, run_id, audited_at)
     quarantine = failed.unionByName(_with_run(duplicate_quarantine_rows(later), run_id)).persist()
-    accepted = accepted_rows(candidates, failed)
+    accepted = accepted_rows(candidates, failed).drop(*RULE_ONLY_COLUMNS)
 
     lake.replace_partition(accepted, settings, SILVER_VALUES, "period_id", period_id)
     lake.replace_partition(quarantine, settings, QUARANTINE, "period_id", period_id, lineage_columns=("run_id",))

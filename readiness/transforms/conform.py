@@ -45,11 +45,24 @@ def duplicate_quarantine_rows(later: DataFrame) -> DataFrame:
     )
 
 
-def add_numerator_limit(values: DataFrame, catalogue: DataFrame) -> DataFrame:
-    """Add ``numerator_limit``: the denominator where the catalogue says the numerator may not
-    exceed it (shares of agencies, services, documents), else null (computers per 100 civil
-    servants, counts). The quality gate checks numerator <= numerator_limit."""
-    limits = catalogue.select(F.col("code").alias("_code"), "numerator_at_most_denominator")
-    joined = values.join(F.broadcast(limits), values.indicator_code == limits._code, "left")
-    limit = F.when(F.col("numerator_at_most_denominator"), F.col("denominator"))
-    return joined.withColumn("numerator_limit", limit).drop("_code", "numerator_at_most_denominator")
+def add_rule_columns(values: DataFrame, catalogue: DataFrame, period_opens_at: str) -> DataFrame:
+    """Columns the quality suite checks, derived from the catalogue and the period being validated.
+
+    - ``numerator_limit``: the denominator where the catalogue says the numerator may not exceed it
+      (shares of agencies, services, documents), else null (computers per 100 civil servants, counts);
+    - ``reported_value``: the value as the catalogue defines it (ratio x scale, or the amount), with
+      ``valid_min`` / ``valid_max`` its catalogue range;
+    - ``unit_key``: ``province|unit``, checked against the units registered for the period;
+    - ``period_opens_at``: when the period's data window opens (UTC); a report submitted before it
+      is about a future period.
+    """
+    cat = catalogue.select(F.col("code").alias("_code"), "numerator_at_most_denominator", "scale",
+                           F.col("min_value").alias("valid_min"), F.col("max_value").alias("valid_max"), "rollup")
+    joined = values.join(F.broadcast(cat), values.indicator_code == cat._code, "left")
+    ratio = F.when(F.col("denominator") > 0, F.col("numerator") / F.col("denominator") * F.col("scale"))
+    return (joined
+            .withColumn("numerator_limit", F.when(F.col("numerator_at_most_denominator"), F.col("denominator")))
+            .withColumn("reported_value", F.when(F.col("rollup") == "ratio_of_sums", ratio).otherwise(F.col("value")))
+            .withColumn("unit_key", F.concat_ws("|", "province_code", "unit_code"))
+            .withColumn("period_opens_at", F.to_timestamp(F.lit(period_opens_at)))
+            .drop("_code", "numerator_at_most_denominator", "scale", "rollup"))

@@ -1,0 +1,205 @@
+"""Shared helpers: the machine description, a local broker on free ports, process-tree memory
+sampling and small statistics. Nothing here measures anything by itself."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+
+from readiness.settings import PROJECT_ROOT, Settings, load_settings
+
+#: The simulation every benchmark draws from: fixed seed and "now", so runs see the same events.
+SEED = 2025
+AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
+PYTHON = sys.executable
+BENCH_CMD = ".venv/bin/python -m bench.run"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (the OS picks it for a port-0 bind)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_settings(var_dir: Path) -> Settings:
+    """CI settings on free loopback ports with ``var_dir``; jars stay in the project cache."""
+    return load_settings(env="ci", var_dir=var_dir, kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                         kafka_controller_port=free_port())
+
+
+def with_topic(settings: Settings, name: str, var_dir: Path | None = None) -> Settings:
+    """The same broker, a topic (and optionally a var dir) of the benchmark's own."""
+    changes: dict[str, object] = {"topic_reports": f"bench.{name}.reports", "topic_targets": f"bench.{name}.targets"}
+    if var_dir is not None:
+        changes["var_dir"] = var_dir
+    return dataclasses.replace(settings, **changes)
+
+
+@contextlib.contextmanager
+def local_broker(settings: Settings) -> Iterator[Settings]:
+    """Start the project's local Kafka broker for ``settings``; always stopped on exit."""
+    from readiness.kafka_local import LocalKafka
+
+    kafka = LocalKafka(settings)
+    kafka.start()
+    try:
+        yield settings
+    finally:
+        kafka.stop()
+
+
+def ensure_topic(settings: Settings) -> None:
+    from readiness.kafka_local import ensure_topics
+
+    ensure_topics(settings)
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+class TreeRssSampler:
+    """Samples the summed RSS of a process and all its descendants (Spark JVM, Python workers)
+    every ``interval`` seconds in a background thread; ``peak`` is the largest sum seen, in bytes.
+
+    A sum of RSS counts pages shared between processes more than once, so it is an upper bound
+    of the memory the tree needs; it is what a container's limit would have to allow for.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _tree_rss(self) -> int:
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0
+        total = 0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._tree_rss())
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "TreeRssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_measured(cmd: list[str], timeout: float, env: dict[str, str] | None = None,
+                 log_path: Path | None = None) -> tuple[int | None, float, int]:
+    """Run ``cmd`` in a fresh process group; return (exit code or None on timeout, wall seconds,
+    peak tree RSS in bytes). On timeout the whole group is killed (it is ours: we started it)."""
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    try:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        with TreeRssSampler(proc.pid) as sampler:
+            try:
+                code: int | None = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                code = None
+                kill_group(proc)
+        return code, time.perf_counter() - started, sampler.peak
+    finally:
+        if log_path:
+            log.close()  # type: ignore[union-attr]
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+# -- statistics --------------------------------------------------------------------------------
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def spread(values: list[float]) -> str:
+    """'min-max' of the repeats, for the tables."""
+    return f"{min(values):,.0f}-{max(values):,.0f}" if len(values) > 1 else f"{values[0]:,.0f}"
+
+
+# -- the machine -------------------------------------------------------------------------------
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _java_version() -> str:
+    java = shutil.which("java")
+    if not java:
+        return "not found"
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    first = out.strip().splitlines()[0] if out.strip() else "unknown"
+    runtime = re.search(r"Runtime Environment \(build ([^)]+)\)", out)
+    return f"{first}" + (f" (build {runtime.group(1)})" if runtime else "")
+
+
+def machine() -> dict[str, object]:
+    """Cores, memory, CPU model, OS, Python and Java versions of the machine the run is on."""
+    import duckdb
+    import fastavro
+    import pyspark
+
+    return {
+        "cpu_model": _cpu_model(),
+        "logical_cpus": psutil.cpu_count(logical=True),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "java": _java_version(),
+        "pyspark": pyspark.__version__,
+        "fastavro": fastavro.__version__,
+        "duckdb": duckdb.__version__,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()

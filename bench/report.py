@@ -1,0 +1,384 @@
+"""Render the benchmark results as ``benchmarks.md`` with the growth plot next to it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.pipeline import SIZES
+
+PAGE_NAME = "benchmarks.md"
+PLOT_NAME = "benchmarks_growth.png"
+MiB = 2**20
+
+
+def _f(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None else f"{x:,.{digits}f}"
+
+
+def _rate(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def _ratio(x: float | None) -> str:
+    return "n/a" if x is None else (f"{x:,.2f}x" if x < 100 else f"{x:,.0f}x")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out + [""]
+
+
+def _when(section: dict) -> str:
+    load = section.get("load_before"), section.get("load_after")
+    return (f"Measured {section['measured_at']} in {section['duration_s'] / 60:.1f} min; load average "
+            f"(1/5/15 min) {'/'.join(map(str, load[0]))} before, {'/'.join(map(str, load[1]))} after"
+            + (" (**--quick run**)" if section.get("quick") else "") + ".")
+
+
+def _machine(m: dict) -> list[str]:
+    return _table(["", ""], [
+        ["CPU", f"{m['cpu_model']}"],
+        ["cores", f"{m['logical_cpus']} logical ({m['physical_cores']} physical), {m['affinity_cpus']} usable by this process"],
+        ["memory", f"{m['memory_gb']} GiB"],
+        ["OS", str(m["os"])],
+        ["Python", str(m["python"])],
+        ["Java", str(m["java"])],
+        ["libraries", f"pyspark {m['pyspark']}, fastavro {m['fastavro']}, duckdb {m['duckdb']}"],
+    ])
+
+
+# -- sections -------------------------------------------------------------------------------------
+
+def encoding_section(s: dict) -> list[str]:
+    d = s["data"]
+    med, rates = d["median"], d["rates"]
+
+    def spread(key: str) -> str:
+        values = rates[key]
+        return f"{min(values):,.0f}-{max(values):,.0f}" if len(values) > 1 else "-"
+
+    lines = ["## 1. Encoding", "", _when(s), "",
+             f"{d['events']:,} simulated reports (`readiness.simulate.simulate`, mean {d['mean_encoded_bytes']:.0f} bytes "
+             f"encoded), median of {d['repeats']} rounds, project and reference alternating within each round. "
+             "Both sides validate the record against the schema before writing it, write the single-object header "
+             "(`C3 01` + CRC-64-AVRO fingerprint) and, on reading, check the header, look the writer schema up by "
+             "fingerprint and resolve it to the reader schema. "
+             f"Same bytes from both encoders: **{'yes' if d['identical_bytes'] else 'NO'}**; "
+             f"same decoded records: **{'yes' if d['identical_decoded_records'] else 'NO'}**.", ""]
+    lines += _table(["operation", "project (fastavro), events/s", "range", "reference `avro` 1.12.1, events/s",
+                     "range", "ratio project / reference"], [
+        ["encode (`readiness.encoding.encode`)", _rate(med["project_encode"]), spread("project_encode"),
+         _rate(med["reference_encode"]), spread("reference_encode"), _ratio(d["ratio_encode"])],
+        ["decode (`readiness.encoding.decode`)", _rate(med["project_decode"]), spread("project_decode"),
+         _rate(med["reference_decode"]), spread("reference_decode"), _ratio(d["ratio_decode"])],
+    ])
+    if d.get("breakdown"):
+        b = d["breakdown"]
+        lines += ["Where an encode and a decode spend their time (each part alone, best of 3 rounds, events/s; "
+                  "diagnostic, same run):", ""]
+        lines += _table(["part", "events/s"], [[k, _rate(v)] for k, v in b.items()])
+        lines += ["`check_record` (fastavro `validate(..., raise_errors=True)`) bounds the encode rate: with "
+                  "`raise_errors=True` fastavro builds an error object (JSON-dumping the datum) for every union "
+                  "branch that does not match while it searches, i.e. for every nullable field. The registry parses "
+                  "schemas with `_write_hint=False`, so fastavro re-parses the schema on every "
+                  "`schemaless_writer`/`schemaless_reader` call. Compare the rows above for what each costs.", ""]
+    lines += [f"Reproduce: `{s['command']}`", ""]
+    return lines
+
+
+def publish_section(s: dict) -> list[str]:
+    d = s["data"]
+    med, rates = d["median"], d["rates"]
+
+    def spread(key: str) -> str:
+        values = rates[key]
+        return f"{min(values):,.0f}-{max(values):,.0f}" if len(values) > 1 else "-"
+
+    java = d["java_runs"]
+    lines = ["## 2. Publishing", "", _when(s), "",
+             f"{d['events']:,} events per round to a {d['partitions']}-partition topic on the local broker "
+             f"(single node, loopback), median of {d['repeats']} rounds; the three producers alternate within "
+             f"each round. ProducerPerformance sends {d['record_size']}-byte records (the mean encoded size of "
+             "the same events), `acks=all enable.idempotence=true`, its other settings at the Java client's "
+             "defaults (batch.size 16 KiB, linger.ms 5, up to 5 requests in flight); its figure is its own "
+             "summary line. The project's producer has `acks=all`, idempotence, `linger_ms=5` and one request in "
+             "flight (kafka-python 2.2 refuses idempotence with more); it keys each event by province code.", ""]
+    lines += _table(["producer", "events/s (median)", "range", "ratio to ProducerPerformance"], [
+        ["`ReportProducer.publish_reports` (validate + encode + send)", _rate(med["publish_reports"]),
+         spread("publish_reports"), _ratio(d["ratio_publish_reports"])],
+        ["`ReportProducer.send_raw` (already-encoded bytes)", _rate(med["send_raw"]), spread("send_raw"),
+         _ratio(d["ratio_send_raw"])],
+        ["Kafka `ProducerPerformance` (Java client 4.0.1)", _rate(med["java"]), spread("java"), "1.00x"],
+    ])
+    lines += [f"ProducerPerformance reported average latency {', '.join(_f(r['avg_latency_ms']) for r in java)} ms and "
+              f"max latency {', '.join(_f(r['max_latency_ms'], 0) for r in java)} ms per round; each JVM ran "
+              f"{', '.join(_f(r['process_wall_s']) for r in java)} s including start-up (not in its rate).", "",
+              f"Reproduce: `{s['command']}`; the Java side alone (with a broker on `<broker>` and the topic "
+              "created):", "", "```bash", d["java_command"], "```", ""]
+    return lines
+
+
+def _size_label(r: dict) -> str:
+    size = SIZES.get(r["size"])
+    return r.get("label") or (size.label if size else r["size"])
+
+
+def pipeline_section(s: dict, plot_name: str) -> list[str]:
+    d = s["data"]
+    lines = ["## 3. Pipeline: growth in time and memory", "", _when(s), "",
+             "Each size runs in a fresh process (`python -m bench.pipeline_worker`): ingest every event on its "
+             "own topic into a fresh lake, then validate and aggregate each period; the time is "
+             "`ingest_reports` + `validate_period` + `aggregate_period` (Spark session start-up is shown "
+             "apart). Peak memory is the largest summed RSS of the worker's process tree (Python driver, Spark "
+             "JVM with `spark.driver.memory=2g`, Python UDF workers), sampled every 0.1 s with psutil; RSS sums "
+             "count shared pages more than once. Sizes are multiples of one national period: "
+             "`SimulationProfile(quarters=1)` (1 period), `quarters=4` (1 year, four validate + aggregate runs), "
+             "and one quarter with `scale=10` and `scale=100` (the national set repeated under distinct unit "
+             "codes).", "",
+             "Baseline: the same aggregation written directly in DuckDB (`bench/duckdb_worker.py`), also in a "
+             "fresh process: drop every report with a value breaking a row rule of the quality suite, keep each "
+             "unit's latest revision, ratio of summed numerators and denominators per province, period and "
+             "indicator, as reported and restated to the 2025 provinces. *DuckDB query* reads the simulated "
+             "reports flattened to Parquet (only the query is timed); *DuckDB end to end* starts from the raw "
+             "messages as published (decode with `readiness.encoding.decode`, flatten into Arrow, same query). "
+             "Its rows are compared with the pipeline's `gold_indicator_values`. The baseline does less than "
+             "the pipeline: no bronze/silver/quarantine tables, no Great Expectations report, no index, "
+             "ranking or completeness tables, no Delta versions or idempotent writes.", ""]
+    rows, spark_rows, agreement = [], [], []
+    for r in d["sizes"]:
+        p, inp = r["pipeline"], r["input"]
+        label = _size_label(r)
+        if p.get("exit_code") != 0:
+            why = (f"**did not finish within {p['timeout_s']:.0f} s** (stopped)" if p.get("exit_code") is None
+                   else f"**failed** (exit {p['exit_code']})")
+            rows.append([label, f"{inp['reports']:,}", f"{inp['value_rows']:,}", why] + ["-"] * 8)
+            continue
+        st = p["stage_seconds"]
+        dq, de = r.get("duckdb_parquet", {}), r.get("duckdb_e2e", {})
+        q = dq.get("query_s")
+        e2e = (de.get("decode_flatten_s", 0) + de.get("query_s", 0)) if de.get("exit_code") == 0 else None
+        rows.append([
+            label, f"{inp['reports']:,}", f"{inp['value_rows']:,}",
+            f"**{p['pipeline_s']:,.1f}** ({st.get('ingest', 0):,.1f} / {st.get('validate', 0):,.1f} / "
+            f"{st.get('aggregate', 0):,.1f})",
+            _f(p["spark_start_s"]), f"{p['peak_rss_bytes'] / MiB:,.0f}",
+            _f(q, 2), _f(e2e, 2),
+            f"{dq.get('peak_rss_bytes', 0) / MiB:,.0f} / {de.get('peak_rss_bytes', 0) / MiB:,.0f}",
+            _ratio(p["pipeline_s"] / q if q else None), _ratio(p["pipeline_s"] / e2e if e2e else None),
+            _ratio(p["peak_rss_bytes"] / dq["peak_rss_bytes"] if dq.get("peak_rss_bytes") else None),
+        ])
+        for stage, part in r.get("spark", {}).items():
+            spark_rows.append([label, stage, _f(part["wall_s"]), str(part["spark_jobs"]), _f(part["jobs_running_s"]),
+                               _f(part["driver_only_s"])])
+        if r.get("agreement"):
+            a = r["agreement"]
+            agreement.append(f"{label}: {a['matching_keys']:,} of {a['gold_rows']:,} gold rows matched by the "
+                             f"baseline ({a['only_in_gold']} only in gold, {a['only_in_baseline']} only in the "
+                             f"baseline), largest relative difference {a['max_relative_difference']:.1e}")
+    lines += _table(["size", "reports", "value rows", "pipeline s (ingest / validate / aggregate)",
+                     "Spark start s", "pipeline peak RSS MiB", "DuckDB query s", "DuckDB end to end s",
+                     "DuckDB peak RSS MiB (query / e2e)", "time ratio pipeline / DuckDB query",
+                     "time ratio pipeline / DuckDB e2e", "memory ratio pipeline / DuckDB query"], rows)
+    if agreement:
+        lines += ["Same answer: " + "; ".join(agreement) + ".", ""]
+    lines += [f"![Pipeline growth: time and peak memory against input size]({plot_name})", ""]
+    if spark_rows:
+        lines += ["Spark's share of each stage, from the session's event log (`spark.eventLog.enabled`): the "
+                  "time at least one Spark job was running, and the rest, when only the driver was working "
+                  "(query planning and analysis, Delta log reads and commits, py4j round trips, Python):", ""]
+        lines += _table(["size", "stage", "wall s", "Spark jobs", "a job running s", "driver only s"], spark_rows)
+    if d.get("profile"):
+        lines += profile_lines(d["profile"])
+    lines += [f"Reproduce: `{s['command']}`. One size's worker and baseline can be rerun by hand from the "
+              "config files the run leaves in its work dir with `--keep`: `.venv/bin/python -m "
+              "bench.pipeline_worker <work>/pipeline-<size>/pipeline-config.json` and `.venv/bin/python -m "
+              "bench.duckdb_worker <work>/pipeline-<size>/duckdb-parquet-config.json`.", ""]
+    return lines
+
+
+def profile_lines(p: dict) -> list[str]:
+    if "stage" not in p:
+        return [f"Profiling run failed: {p.get('error')}.", ""]
+    stage = p["stage"]
+    spark = p["spark"].get(stage, {})
+    py = p["python"]
+    lines = [f"### Where the time goes: `{stage}`, the slowest stage", "",
+             f"A separate profiling run at size {p['size']} (fresh process; cProfile around each stage; every "
+             "Spark job named after the line of `readiness/` that triggered it, by setting Spark's "
+             "`callSite.short` before each py4j call, which costs a little time, so these figures are not the "
+             "timed ones). Stage times in that run: "
+             + ", ".join(f"{k} {v:,.1f} s" for k, v in p["stage_seconds"].items()) + ".", ""]
+    if spark:
+        lines += [f"Spark: {spark['spark_jobs']} jobs; at least one job running for {spark['jobs_running_s']:,.1f} s "
+                  f"of {spark['wall_s']:,.1f} s, the driver alone for {spark['driver_only_s']:,.1f} s. Jobs by the "
+                  "code that triggered them (job time clipped to the stage; task time summed over tasks; "
+                  "overlapping jobs make the job column add up to more than the running time):", ""]
+        site_rows = [[f"`{site}`", str(e["jobs"]), _f(e["job_s"]), _f(e["task_s"]), _f(e["python_worker_init_s"])]
+                     for site, e in list(spark["by_site"].items())[:12]]
+        lines += _table(["triggered by", "jobs", "job s", "task s", "Python worker start s"], site_rows)
+    lines += [f"Driver Python (cProfile of the stage, {py['profiled_s']:,.1f} s): {py['waiting_on_jvm_s']:,.1f} s "
+              f"blocked on py4j answers from the JVM, {py['python_s']:,.1f} s in Python itself, of which "
+              f"{py['gx_self_total_s']:,.1f} s in Great Expectations' own code. Project functions by cumulative time:", ""]
+    lines += _table(["function", "calls", "cumulative s", "self s"],
+                    [[f"`{e['function']}`", str(e["calls"]), _f(e["cumulative_s"]), _f(e["self_s"], 2)]
+                     for e in py["project_functions"]])
+    return lines
+
+
+def freshness_section(s: dict) -> list[str]:
+    d = s["data"]
+    lines = ["## 4. Freshness", "", _when(s), "",
+             f"The pipeline in a loop (`bench/freshness_worker.py`, standing in for the scheduled mode, which is "
+             f"not built yet): every **{d['interval_s']:.0f} s** (fixed rate; an iteration that overruns is "
+             f"followed at once by the next) ingest + validate + aggregate period {d['period']} in one warm Spark "
+             "session, over a topic holding one national period. Each sample waits a random time (so the publish "
+             "lands at a random point of the cycle), publishes a corrected revision of one unit's report with "
+             "`ReportProducer.publish_reports`, and waits for the loop iteration whose `gold_indicator_values` "
+             "row for that province changed. Baseline: the loop's own iteration time, the floor for any "
+             "publish-to-gold delay with this design.", ""]
+    rows = []
+    for r in d["samples"]:
+        if r.get("timed_out"):
+            rows.append([str(r["sample"] + 1), r["province"], "timed out", "-", "-", "-"])
+            continue
+        during = r["published_during_iteration"]
+        rows.append([str(r["sample"] + 1), r["province"], _f(r["to_gold_commit_s"]), _f(r["to_iteration_end_s"]),
+                     _f(r["iteration_s"]),
+                     f"during iteration {during}, picked up by {r['iteration']}" if during is not None
+                     else f"between iterations, picked up by {r['iteration']}"])
+    lines += _table(["sample", "province", "publish -> gold commit s", "publish -> iteration end s",
+                     "that iteration s", "published"], rows)
+    warm = d["warm_iteration_s"]
+    lines += [f"Publish -> gold commit: median **{_f(d['median_to_gold_commit_s'])} s** (min {_f(d['min_to_gold_commit_s'])}, "
+              f"max {_f(d['max_to_gold_commit_s'])}) with a {d['interval_s']:.0f} s loop interval. Loop iterations: "
+              f"first (cold session) {_f(d['cold_iteration_s'])} s, then median {_f(d['median_warm_iteration_s'])} s "
+              f"over {len(warm)} warm iterations (min {_f(min(warm) if warm else None)}, max "
+              f"{_f(max(warm) if warm else None)}). Ratio median freshness / median warm iteration: "
+              f"{_ratio(d['median_to_gold_commit_s'] / d['median_warm_iteration_s']) if warm and d['median_to_gold_commit_s'] else 'n/a'}.",
+              "", f"Reproduce: `{s['command']}`", ""]
+    return lines
+
+
+# -- plot -----------------------------------------------------------------------------------------
+
+def plot(pipeline: dict, path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = sorted((r for r in pipeline["sizes"] if r["pipeline"].get("exit_code") == 0),
+                  key=lambda r: r["input"]["value_rows"])
+    if not done:
+        return False
+    x = [r["input"]["value_rows"] for r in done]
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax_t.plot(x, [r["pipeline"]["pipeline_s"] for r in done], "o-", label="pipeline (ingest+validate+aggregate)")
+    q = [(r["input"]["value_rows"], r["duckdb_parquet"]["query_s"]) for r in done
+         if r.get("duckdb_parquet", {}).get("exit_code") == 0]
+    e = [(r["input"]["value_rows"], r["duckdb_e2e"]["decode_flatten_s"] + r["duckdb_e2e"]["query_s"]) for r in done
+         if r.get("duckdb_e2e", {}).get("exit_code") == 0]
+    if q:
+        ax_t.plot(*zip(*q), "s--", label="DuckDB query (Parquet)")
+    if e:
+        ax_t.plot(*zip(*e), "^--", label="DuckDB end to end (decode+flatten+query)")
+    ax_m.plot(x, [r["pipeline"]["peak_rss_bytes"] / MiB for r in done], "o-", label="pipeline process tree")
+    qm = [(r["input"]["value_rows"], r["duckdb_parquet"]["peak_rss_bytes"] / MiB) for r in done
+          if r.get("duckdb_parquet", {}).get("exit_code") == 0]
+    em = [(r["input"]["value_rows"], r["duckdb_e2e"]["peak_rss_bytes"] / MiB) for r in done
+          if r.get("duckdb_e2e", {}).get("exit_code") == 0]
+    if qm:
+        ax_m.plot(*zip(*qm), "s--", label="DuckDB query (Parquet)")
+    if em:
+        ax_m.plot(*zip(*em), "^--", label="DuckDB end to end")
+    for r in done:
+        ax_t.annotate(r["size"], (r["input"]["value_rows"], r["pipeline"]["pipeline_s"]),
+                      textcoords="offset points", xytext=(4, 6), fontsize=8)
+    for ax, title, unit in ((ax_t, "wall time", "seconds"), (ax_m, "peak memory (summed RSS)", "MiB")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("input size: indicator-value rows")
+        ax.set_ylabel(unit)
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Pipeline growth against the DuckDB baseline (each point a fresh process)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# -- page -----------------------------------------------------------------------------------------
+
+def write(results: dict, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sections = results.get("sections", {})
+    latest = max(sections.values(), key=lambda s: s["measured_at"]) if sections else None
+    lines = ["# Benchmarks", "",
+             "Written by `make bench` (`.venv/bin/python -m bench.run`); do not edit by hand. Every speed figure "
+             "is a ratio against a baseline measured in the same run on the same machine: absolute times drift "
+             "on a shared machine (note the load averages), ratios much less. Each section says when it was "
+             "measured and the command that reproduces it.", ""]
+    if latest:
+        lines += [f"Machine (latest run, {latest['measured_at']}):", ""] + _machine(latest["machine"])
+        machines = {s["machine"]["cpu_model"] for s in sections.values()}
+        if len(machines) > 1:
+            lines += [f"Note: the sections were measured on different CPUs ({', '.join(sorted(machines))}).", ""]
+    summary = summary_lines(sections)
+    if summary:
+        lines += ["## Summary", ""] + summary
+    if "encoding" in sections:
+        lines += encoding_section(sections["encoding"])
+    if "publish" in sections:
+        lines += publish_section(sections["publish"])
+    if "pipeline" in sections:
+        if plot(sections["pipeline"]["data"], out_dir / PLOT_NAME):
+            pass
+        lines += pipeline_section(sections["pipeline"], PLOT_NAME)
+    if "freshness" in sections:
+        lines += freshness_section(sections["freshness"])
+    lines += ["## Running the benchmarks", "",
+              "```bash", "make bench                                   # all four, full sizes (about an hour on 2 cores)",
+              ".venv/bin/python -m bench.run --quick        # small sizes, written to the work dir",
+              ".venv/bin/python -m bench.run --only encoding,publish", "```", "",
+              "The run starts its own Kafka broker on free loopback ports with a var dir under "
+              "`/tmp/readiness-bench-*` and stops it at the end; `--keep` keeps that directory (worker logs, "
+              "Spark event logs, cProfile files). Raw figures of the last run of each section are in "
+              "`bench/results.json`.", ""]
+    page = out_dir / PAGE_NAME
+    page.write_text("\n".join(lines))
+    return page
+
+
+def summary_lines(sections: dict) -> list[str]:
+    rows = []
+    if "encoding" in sections:
+        d = sections["encoding"]["data"]
+        rows.append(["encode, events/s", _rate(d["median"]["project_encode"]), "`avro` 1.12.1",
+                     _rate(d["median"]["reference_encode"]), _ratio(d["ratio_encode"])])
+        rows.append(["decode, events/s", _rate(d["median"]["project_decode"]), "`avro` 1.12.1",
+                     _rate(d["median"]["reference_decode"]), _ratio(d["ratio_decode"])])
+    if "publish" in sections:
+        d = sections["publish"]["data"]
+        rows.append(["publish_reports, events/s", _rate(d["median"]["publish_reports"]), "Kafka ProducerPerformance",
+                     _rate(d["median"]["java"]), _ratio(d["ratio_publish_reports"])])
+    if "pipeline" in sections:
+        for r in sections["pipeline"]["data"]["sizes"]:
+            p = r["pipeline"]
+            q = r.get("duckdb_parquet", {}).get("query_s")
+            if p.get("exit_code") == 0 and q:
+                rows.append([f"pipeline, {_size_label(r)}, s", _f(p["pipeline_s"]), "DuckDB query", _f(q, 2),
+                             _ratio(p["pipeline_s"] / q)])
+            elif p.get("exit_code") is None:
+                rows.append([f"pipeline, {_size_label(r)}, s", f"> {p['timeout_s']:.0f} (stopped)", "DuckDB query",
+                             "-", "-"])
+    if "freshness" in sections:
+        d = sections["freshness"]["data"]
+        if d.get("median_to_gold_commit_s") and d.get("median_warm_iteration_s"):
+            rows.append([f"freshness, publish -> gold, s ({d['interval_s']:.0f} s loop)", _f(d["median_to_gold_commit_s"]),
+                         "one warm loop iteration", _f(d["median_warm_iteration_s"]),
+                         _ratio(d["median_to_gold_commit_s"] / d["median_warm_iteration_s"])])
+    if not rows:
+        return []
+    return _table(["measure", "project", "baseline", "baseline figure", "ratio project / baseline"], rows)

@@ -1,0 +1,169 @@
+"""Run the benchmarks and write ``docs/benchmarks.md`` and ``docs/benchmarks_growth.png``.
+
+    .venv/bin/python -m bench.run                      # everything (what `make bench` runs)
+    .venv/bin/python -m bench.run --quick              # small sizes; writes to the work dir, not docs/
+    .venv/bin/python -m bench.run --only encoding,publish
+
+Each benchmark compares the project against a baseline measured in the same run. A local Kafka
+broker is started on free loopback ports with a var dir under a fresh temp directory and stopped at
+the end. Results of each section are kept in ``bench/results.json`` so that a run of some sections
+(``--only``) rewrites the page with the other sections' last figures (each section shows its date).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from readiness.settings import PROJECT_ROOT
+
+from bench.common import BENCH_CMD, bench_settings, local_broker, machine, now_iso
+
+SECTIONS = ("encoding", "publish", "pipeline", "freshness")
+RESULTS_FILE = PROJECT_ROOT / "bench" / "results.json"
+FULL = {"encoding_events": 10_000, "encoding_repeats": 3, "publish_events": 30_000, "publish_repeats": 3,
+        "sizes": "period,year,10x,100x", "timeout": 660.0, "samples": 4, "interval": 60.0}
+QUICK = {"encoding_events": 500, "encoding_repeats": 1, "publish_events": 2_000, "publish_repeats": 1,
+         "sizes": "period", "timeout": 660.0, "samples": 1, "interval": 30.0}
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run (minutes)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument("--out", type=Path, help="where to write benchmarks.md and the plot "
+                        "(default: docs/, or the work dir with --quick)")
+    parser.add_argument("--sizes", help="pipeline sizes: period,year,10x,100x")
+    parser.add_argument("--timeout", type=float, help="seconds allowed per pipeline run (default 660)")
+    parser.add_argument("--samples", type=int, help="freshness samples")
+    parser.add_argument("--interval", type=float, help="freshness loop interval, seconds")
+    parser.add_argument("--encoding-events", type=int)
+    parser.add_argument("--publish-events", type=int)
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, event logs, profiles)")
+    args = parser.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    if unknown := sorted(set(args.only) - set(SECTIONS)):
+        parser.error(f"unknown section(s) {unknown}; expected some of {list(SECTIONS)}")
+    defaults = QUICK if args.quick else FULL
+    for key, value in defaults.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    args.encoding_repeats, args.publish_repeats = defaults["encoding_repeats"], defaults["publish_repeats"]
+    return args
+
+
+def command(section: str, args: argparse.Namespace) -> str:
+    parts = [BENCH_CMD, "--only", section]
+    if args.quick:
+        parts.append("--quick")
+    if section == "encoding":
+        parts += ["--encoding-events", str(args.encoding_events)]
+    elif section == "publish":
+        parts += ["--publish-events", str(args.publish_events)]
+    elif section == "pipeline":
+        parts += ["--sizes", args.sizes, "--timeout", f"{args.timeout:.0f}"]
+    elif section == "freshness":
+        parts += ["--samples", str(args.samples), "--interval", f"{args.interval:.0f}"]
+    return " ".join(parts)
+
+
+def run_section(section: str, args: argparse.Namespace, work: Path, settings) -> dict:
+    from bench import encoding, freshness, pipeline, profiling, publish
+
+    if section == "encoding":
+        data = encoding.run(args.encoding_events, args.encoding_repeats)
+        data["breakdown"] = encoding.breakdown(min(args.encoding_events, 2_000))
+        log(f"  encode {data['median']['project_encode']:,.0f}/s vs avro {data['median']['reference_encode']:,.0f}/s "
+            f"(x{data['ratio_encode']:.2f}); decode {data['median']['project_decode']:,.0f}/s vs "
+            f"{data['median']['reference_decode']:,.0f}/s (x{data['ratio_decode']:.2f})")
+        return data
+    if section == "publish":
+        data = publish.run(settings, work, args.publish_events, args.publish_repeats)
+        log(f"  publish_reports {data['median']['publish_reports']:,.0f}/s, send_raw {data['median']['send_raw']:,.0f}/s, "
+            f"ProducerPerformance {data['median']['java']:,.0f}/s")
+        return data
+    if section == "pipeline":
+        sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+        data = pipeline.run(settings, work, sizes, args.timeout, log)
+        done = [s for s in data["sizes"] if s["pipeline"].get("exit_code") == 0]
+        if done:
+            # Profile at the largest size that finished (at most 10x, to keep the run short).
+            candidates = [s for s in done if s["scale"] <= 10] or done
+            target = max(candidates, key=lambda s: s["input"]["reports"])
+            from bench.common import with_topic
+
+            log(f"  profiling the pipeline at size {target['size']} ...")
+            topic = with_topic(settings, f"pipeline-{target['size']}")
+            work_dir = Path(target["pipeline"]["work_dir"])
+            data["profile"] = profiling.run(topic, target["input"]["periods"], work_dir, None, args.timeout)
+            data["profile"]["size"] = target["size"]
+            if "stage" in data["profile"]:
+                log(f"  slowest stage: {data['profile']['stage']}")
+        return data
+    if section == "freshness":
+        return freshness.run(settings, work, args.samples, args.interval, log=log)
+    raise ValueError(section)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.chdir(PROJECT_ROOT)
+    work = Path(tempfile.mkdtemp(prefix="readiness-bench-", dir="/tmp"))
+    out_dir = args.out or (work if args.quick else PROJECT_ROOT / "docs")
+    log(f"benchmarks: {', '.join(args.only)}{' (quick)' if args.quick else ''}; work dir {work}")
+    host = machine()
+    results = {"sections": {}}
+    if RESULTS_FILE.exists() and not args.quick and args.out is None:
+        results = json.loads(RESULTS_FILE.read_text())
+    failed = []
+    settings = bench_settings(work / "var")
+    needs_broker = any(s in args.only for s in ("publish", "pipeline", "freshness"))
+    try:
+        from contextlib import nullcontext
+
+        with (local_broker(settings) if needs_broker else nullcontext(settings)):
+            if needs_broker:
+                log(f"local Kafka broker on {settings.kafka_bootstrap} (var dir {settings.var_dir})")
+            for section in SECTIONS:
+                if section not in args.only:
+                    continue
+                log(f"== {section}")
+                started, load_before = time.time(), os.getloadavg()
+                try:
+                    data = run_section(section, args, work, settings)
+                except Exception:
+                    failed.append(section)
+                    log(f"  {section} failed:\n{traceback.format_exc()}")
+                    continue
+                results["sections"][section] = {
+                    "measured_at": now_iso(), "duration_s": time.time() - started, "quick": args.quick,
+                    "command": command(section, args), "machine": host,
+                    "load_before": [round(x, 2) for x in load_before],
+                    "load_after": [round(x, 2) for x in os.getloadavg()], "data": data}
+    finally:
+        if not args.quick and args.out is None:
+            RESULTS_FILE.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        from bench import report
+
+        page = report.write(results, out_dir)
+        log(f"wrote {page} and {out_dir / report.PLOT_NAME}")
+        if args.keep or failed:
+            log(f"work dir kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
