@@ -9,6 +9,7 @@ DEAD_LETTERS = "bronze_dead_letters"
 BRONZE_TARGETS = "bronze_target_plans"
 SILVER_VALUES = "silver_indicator_values"
 QUARANTINE = "silver_quarantine"
+WARNINGS = "silver_warnings"
 VALIDATION_RUNS = "silver_validation_runs"
 GOLD_VALUES = "gold_indicator_values"
 GOLD_INDEX = "gold_readiness_index"
@@ -63,11 +64,13 @@ VALIDATION_RUN_SCHEMA = StructType([
     StructField("run_id", StringType()),
     StructField("rule", StringType()),
     StructField("level", StringType()),
+    StructField("action", StringType()),
     StructField("success", BooleanType()),
     StructField("unexpected_count", LongType()),
     StructField("rows_in", LongType()),
     StructField("events_in", LongType()),
     StructField("events_accepted", LongType()),
     StructField("events_quarantined", LongType()),
+    StructField("warnings", LongType()),
     StructField("validated_at", TimestampType()),
 ])

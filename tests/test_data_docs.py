@@ -7,7 +7,6 @@ quality-gate tests' ``value_row``, which is kept in step with the suite file.
 from __future__ import annotations
 
 import ast
-import datetime as dt
 import html
 import json
 import re

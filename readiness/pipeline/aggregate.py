@@ -22,7 +22,8 @@ from readiness.periods import parse_period
 from readiness.pipeline.reference_frames import catalogue_frame, province_map_frame
 from readiness.reference import province_names, provinces, units_open_on
 from readiness.scoring import available_methodologies, load_methodology, rank_rows
-from readiness.settings import Settings
+from readiness.quality import load_suite, run_suite
+from readiness.settings import PROJECT_ROOT, Settings
 from readiness.spark_session import get_spark
 from readiness.tables import (BRONZE_REPORTS, BRONZE_TARGETS, GOLD_ATTAINMENT, GOLD_COMPLETENESS, GOLD_INDEX,
                               GOLD_VALUES, SILVER_VALUES)
@@ -31,6 +32,7 @@ from readiness.transforms.aggregate import (latest_revisions, province_indicator
                                             reporting_completeness, restate_provinces)
 
 BASES = ("as_reported", "restated_2025")
+GOLD_SUITE = PROJECT_ROOT / "expectations" / "gold_readiness_index.json"
 TARGET_PLAN_COLUMNS = ("event_id string, province_code string, plan_year int, plan_reference string, "
                        "targets array<struct<indicator_code:string,target_value:double,comparison:string>>, "
                        "revision int, submitted_at timestamp")
@@ -135,6 +137,8 @@ def aggregate_period(settings: Settings, period_id: str) -> dict[str, int]:
     completeness = _gold_completeness(spark, settings, period)
     targets = _attainment(spark, settings, period, values).select(F.lit(period_id).alias("period_id"), "*")
 
+    # Audit before publishing: a failed gold check raises here and no gold table changes.
+    run_suite(index, load_suite(GOLD_SUITE), ("basis", "methodology_id", "province_code"))
     for table, frame in ((GOLD_VALUES, values), (GOLD_INDEX, index), (GOLD_COMPLETENESS, completeness),
                          (GOLD_ATTAINMENT, targets)):
         lake.replace_partition(frame, settings, table, "period_id", period_id)

@@ -1,12 +1,21 @@
-"""Validate: ``bronze_report_events`` of one period -> ``silver_indicator_values`` + ``silver_quarantine``.
+"""Validate: ``bronze_report_events`` of one period -> ``silver_indicator_values`` + ``silver_quarantine``
++ ``silver_warnings`` + ``silver_validation_runs``.
 
-Write, audit, publish: the period's candidate rows are conformed, audited by the Great Expectations
-suite in ``expectations/``, and only then written. A failed batch-level expectation raises before
-anything is written, so neither silver nor gold changes. A report is the unit of acceptance: if any
-of its values fails a row rule, the whole report goes to quarantine (one row per failure) and the
-province corrects it by sending a new revision.
+Write, audit, publish: the period's candidate rows are conformed and audited, and only then written.
 
-Every row written is derived from the bronze snapshot read (its Delta version is recorded), so
+1. The bronze suite checks the snapshot itself (batch level: offsets unique, ids present).
+2. The silver suite (Great Expectations) checks every value; reference data in force for the period
+   (indicators, provinces, units) is bound into it.
+3. The cross-indicator validation rules (``data/validation_rules.json``) check each report.
+4. Outliers against each unit's own history are flagged as warnings.
+5. The gate policy (``data/gate_policy.json``) says what each failure does: quarantine the report,
+   warn, or fail the batch (also when too large a share of a province's reports is quarantined).
+
+A failed batch raises before anything is written, so neither silver nor gold changes. A report is
+the unit of acceptance: if any of its values fails a quarantine rule, the whole report is
+quarantined (one row per failure) until the province sends a higher revision, which supersedes it.
+
+Every row written derives from the bronze snapshot read (its Delta version is in the run id), so
 rerunning a period over the same bronze data writes the same rows.
 """
 from __future__ import annotations
@@ -14,23 +23,33 @@ from __future__ import annotations
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from readiness import lake
+from readiness.data_docs import build_data_docs
+from readiness.gate_policy import GatePolicy, load_policy, load_validation_rules
 from readiness.periods import Period, default_calendar, parse_period
-from readiness.quality import KEY_COLUMNS, QUARANTINE_SCHEMA, accepted_rows, load_suite, quarantine_rows, run_suite
+from readiness.pipeline.reference_frames import catalogue_frame
+from readiness.quality import (KEY_COLUMNS, QUARANTINE_SCHEMA, GateResult, QualityGateError, accepted_rows, load_suite,
+                               quarantine_rows, run_suite)
+from readiness.reference import indicators, provinces_in_force, units_open_on
 from readiness.settings import PROJECT_ROOT, Settings
 from readiness.spark_session import get_spark
-from readiness.tables import BRONZE_REPORTS, QUARANTINE, SILVER_VALUES, VALIDATION_RUN_SCHEMA, VALIDATION_RUNS
-from readiness.pipeline.reference_frames import catalogue_frame
-from readiness.reference import indicators, provinces_in_force, units_open_on
+from readiness.tables import (BRONZE_REPORTS, QUARANTINE, SILVER_VALUES, VALIDATION_RUN_SCHEMA, VALIDATION_RUNS,
+                              WARNINGS)
 from readiness.transforms.conform import (add_rule_columns, duplicate_quarantine_rows, explode_values,
                                           split_duplicate_events)
+from readiness.transforms.outliers import outlier_warnings
+from readiness.transforms.rules import rule_violations
 
-SUITE_FILE = PROJECT_ROOT / "expectations" / "silver_report_values.json"
+EXPECTATIONS = PROJECT_ROOT / "expectations"
+SILVER_SUITE = EXPECTATIONS / "silver_report_values.json"
+BRONZE_SUITE = EXPECTATIONS / "bronze_report_events.json"
 # Columns added only for the suite to check; silver keeps reported_value.
 RULE_ONLY_COLUMNS = ("numerator_limit", "valid_min", "valid_max", "unit_key", "period_opens_at")
+FINDING_COLUMNS = ["event_id", "province_code", "unit_code", "period_id", "indicator_code", "rule", "observed_value",
+                   "expected", "severity"]
 
 
 def suite_parameters(period: Period) -> dict[str, list[str]]:
@@ -43,49 +62,144 @@ def suite_parameters(period: Period) -> dict[str, list[str]]:
     }
 
 
-def _with_run(rows: DataFrame, run_id: str) -> DataFrame:
-    return rows.withColumn("run_id", F.lit(run_id)).select(*QUARANTINE_SCHEMA.fieldNames())
+def audited(df: DataFrame, suite, key_columns, settings: Settings, period_id: str, run_name: str) -> GateResult:
+    """Run a suite and build its Data Docs page, for passing and failing runs alike."""
+    try:
+        result = run_suite(df, suite, key_columns)
+    except QualityGateError as exc:
+        if exc.result is not None and exc.result.validation is not None:
+            build_data_docs(exc.result, settings.var_dir / "data_docs", run_name, period_id)
+        raise
+    build_data_docs(result, settings.var_dir / "data_docs", run_name, period_id)
+    return result
+
+
+def suite_findings(candidates: DataFrame, result: GateResult, policy: GatePolicy) -> tuple[DataFrame, DataFrame]:
+    """(quarantine findings, warning findings) of the silver suite's row rules, after the policy."""
+    rows = quarantine_rows(candidates, result, KEY_COLUMNS, "-", datetime(1970, 1, 1)).select(*FINDING_COLUMNS)
+    warn_rules = [o.rule for o in result.outcomes if policy.suite_action(o.rule, o.severity) == "warn"]
+    rows = rows.withColumn("severity", F.lit("high"))
+    return rows.where(~F.col("rule").isin(warn_rules)), rows.where(F.col("rule").isin(warn_rules))
+
+
+def rule_findings(candidates: DataFrame, policy: GatePolicy) -> tuple[DataFrame, DataFrame]:
+    """(quarantine findings, warning findings) of the cross-indicator validation rules."""
+    rules = load_validation_rules(known_indicators={i.code for i in indicators()})
+    found = rule_violations(candidates, rules).persist()
+    action = F.create_map(*[x for k, v in policy.validation_rule_actions.items() for x in (F.lit(k), F.lit(v))])
+    found = found.withColumn("_action", action[F.col("severity")])
+    if found.where(F.col("_action") == "fail_batch").limit(1).count():
+        broken = [r.rule for r in found.where(F.col("_action") == "fail_batch").select("rule").distinct().collect()]
+        raise QualityGateError(f"validation rules whose policy fails the batch were broken: {sorted(broken)}")
+    return (found.where(F.col("_action") == "quarantine").drop("_action"),
+            found.where(F.col("_action") == "warn").drop("_action"))
+
+
+def history_frame(spark: SparkSession, settings: Settings, period: Period) -> DataFrame:
+    """Each unit's accepted values in earlier periods of the same report type (latest revision)."""
+    empty = spark.createDataFrame([], "unit_code string, indicator_code string, report_type string, "
+                                      "period_id string, reported_value double")
+    if not lake.exists(spark, settings, SILVER_VALUES):
+        return empty
+    earlier = (lake.read(spark, settings, SILVER_VALUES)
+               .where((F.col("report_type") == period.report_type) & (F.col("period_id") < period.id)))
+    order = Window.partitionBy("unit_code", "indicator_code", "period_id").orderBy(
+        F.col("revision").desc(), F.col("submitted_at").desc())
+    return (earlier.withColumn("_n", F.row_number().over(order)).where(F.col("_n") == 1)
+            .select("unit_code", "indicator_code", "report_type", "period_id", "reported_value"))
+
+
+def check_quarantine_share(events: DataFrame, quarantined_events: DataFrame, policy: GatePolicy) -> None:
+    """Fail the batch if too large a share of a province's reports is quarantined."""
+    totals = events.groupBy("province_code").agg(F.countDistinct("event_id").alias("events"))
+    bad = quarantined_events.groupBy("province_code").agg(F.countDistinct("event_id").alias("quarantined"))
+    shares = (totals.join(bad, "province_code", "left").fillna(0, ["quarantined"])
+              .withColumn("share", F.col("quarantined") / F.col("events"))
+              .where((F.col("events") >= policy.min_events_for_share) & (F.col("share") > policy.max_quarantined_share))
+              .orderBy("province_code").collect())
+    if shares:
+        detail = "; ".join(f"province {r.province_code}: {r.quarantined} of {r.events} reports" for r in shares)
+        raise QualityGateError(f"more than {policy.max_quarantined_share:.0%} of a province's reports quarantined "
+                               f"(gate policy): {detail}")
+
+
+def with_status(findings: DataFrame, candidates: DataFrame, accepted: DataFrame) -> DataFrame:
+    """Add report_type, revision and status: ``superseded`` once an accepted report of the same unit
+    and period has a higher revision, ``resolved`` for a repeated delivery, else ``open``."""
+    events = candidates.select("event_id", "report_type", "revision").distinct()
+    newest = (accepted.groupBy("province_code", "unit_code", "report_type", "period_id")
+              .agg(F.max("revision").alias("_accepted_revision")))
+    joined = (findings.join(events, "event_id", "left")
+              .join(newest, ["province_code", "unit_code", "report_type", "period_id"], "left"))
+    status = (F.when(F.col("rule") == "duplicate_event_id", "resolved")
+              .when(F.col("_accepted_revision") > F.col("revision"), "superseded").otherwise("open"))
+    return joined.withColumn("status", status).drop("_accepted_revision")
 
 
 def validate_period(settings: Settings, period_id: str) -> dict[str, int]:
     spark = get_spark(settings)
+    period = parse_period(period_id)
+    policy = load_policy()
     bronze_version = lake.version(spark, settings, BRONZE_REPORTS)
     if bronze_version is None:
         raise RuntimeError(f"no {BRONZE_REPORTS} table under {settings.lake_dir}: run the ingest job first")
-    bronze = lake.read(spark, settings, BRONZE_REPORTS, bronze_version).where(F.col("period_id") == period_id)
+    bronze = lake.read(spark, settings, BRONZE_REPORTS, bronze_version).where(F.col("period_id") == period_id).persist()
+    audited(bronze.drop("values", "raw_value"), load_suite(BRONZE_SUITE), ("event_id",), settings, period_id,
+            f"bronze@{bronze_version}")
+
     first, later = split_duplicate_events(bronze)
-    period = parse_period(period_id)
     opens_at = datetime.combine(period.window()[0], time(0), ZoneInfo(default_calendar().timezone))
     candidates = add_rule_columns(explode_values(first), catalogue_frame(spark), opens_at.isoformat()).persist()
     run_id = f"validate:{period_id}:bronze@{bronze_version}"
     # The newest arrival in the snapshot stands for "when": it is the same on every rerun.
     audited_at = candidates.agg(F.max("ingested_at")).collect()[0][0]
 
-    suite = load_suite(SUITE_FILE, suite_parameters(period))
-    result = run_suite(candidates, suite, KEY_COLUMNS)  # raises on a batch failure
-    failed = quarantine_rows(candidates, result, KEY_COLUMNS, run_id, audited_at)
-    quarantine = failed.unionByName(_with_run(duplicate_quarantine_rows(later), run_id)).persist()
-    accepted = accepted_rows(candidates, failed).drop(*RULE_ONLY_COLUMNS)
+    result = audited(candidates, load_suite(SILVER_SUITE, suite_parameters(period)), KEY_COLUMNS, settings,
+                     period_id, f"bronze@{bronze_version}")
+    suite_quarantine, suite_warnings = suite_findings(candidates, result, policy)
+    rules_quarantine, rules_warnings = rule_findings(candidates, policy)
+    failed = suite_quarantine.unionByName(rules_quarantine).persist()
+    check_quarantine_share(first, failed, policy)
+
+    accepted = accepted_rows(candidates, failed).drop(*RULE_ONLY_COLUMNS).persist()
+    outliers = outlier_warnings(accepted, history_frame(spark, settings, period), policy.outlier_threshold,
+                                policy.outlier_min_history, policy.outlier_max_history)
+    duplicates = duplicate_quarantine_rows(later).withColumn("severity", F.lit("high")).select(*FINDING_COLUMNS)
+    stamp = [F.lit(run_id).alias("run_id"), F.lit(audited_at).cast("timestamp").alias("quarantined_at")]
+    quarantine = with_status(failed.unionByName(duplicates), candidates, accepted).select("*", *stamp).persist()
+    warnings = with_status(suite_warnings.unionByName(rules_warnings).unionByName(outliers), candidates,
+                           accepted).select("*", *stamp).withColumnRenamed("quarantined_at", "flagged_at").persist()
 
     lake.replace_partition(accepted, settings, SILVER_VALUES, "period_id", period_id)
     lake.replace_partition(quarantine, settings, QUARANTINE, "period_id", period_id, lineage_columns=("run_id",))
+    lake.replace_partition(warnings, settings, WARNINGS, "period_id", period_id, lineage_columns=("run_id",))
 
-    events_in = bronze.count()
-    # A repeated delivery shares its event id with an accepted one, so count deliveries.
-    events_quarantined = failed.select("event_id").distinct().count() + later.count()
     counts = {
-        "events_in": events_in,
+        "events_in": bronze.count(),
         "events_accepted": accepted.select("event_id").distinct().count(),
-        "events_quarantined": events_quarantined,
+        # A repeated delivery shares its event id with an accepted one, so count deliveries.
+        "events_quarantined": failed.select("event_id").distinct().count() + later.count(),
         "rows_in": candidates.count(),
         "quarantine_rows": quarantine.count(),
+        "warnings": warnings.count(),
         "bronze_version": bronze_version,
     }
-    summary = [(period_id, run_id, o.rule, o.level, bool(o.success), int(o.unexpected_count or 0),
-                counts["rows_in"], events_in, counts["events_accepted"], events_quarantined, audited_at)
-               for o in result.outcomes]
-    runs = spark.createDataFrame(summary, VALIDATION_RUN_SCHEMA)
-    lake.replace_partition(runs, settings, VALIDATION_RUNS, "period_id", period_id)
-    candidates.unpersist()
-    quarantine.unpersist()
+    _write_summary(spark, settings, period_id, run_id, audited_at, result, quarantine, warnings, counts)
+    for frame in (bronze, candidates, failed, accepted, quarantine, warnings):
+        frame.unpersist()
     return counts
+
+
+def _write_summary(spark: SparkSession, settings: Settings, period_id: str, run_id: str, audited_at: datetime,
+                   result: GateResult, quarantine: DataFrame, warnings: DataFrame, counts: dict[str, int]) -> None:
+    """One row per rule of the run: suite rules from GX's outcomes, the others from their findings."""
+    totals = (counts["rows_in"], counts["events_in"], counts["events_accepted"], counts["events_quarantined"],
+              counts["warnings"])
+    rows = [(period_id, run_id, o.rule, o.level, o.severity, bool(o.success), int(o.unexpected_count or 0), *totals,
+             audited_at) for o in result.outcomes]
+    suite_rules = {o.rule for o in result.outcomes}
+    for frame, action in ((quarantine, "quarantine"), (warnings, "warn")):
+        for r in frame.where(~F.col("rule").isin(list(suite_rules))).groupBy("rule").count().collect():
+            rows.append((period_id, run_id, r["rule"], "report", action, False, int(r["count"]), *totals, audited_at))
+    runs = spark.createDataFrame(rows, VALIDATION_RUN_SCHEMA)
+    lake.replace_partition(runs, settings, VALIDATION_RUNS, "period_id", period_id)
