@@ -115,6 +115,14 @@ def cmd_compliance(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from readiness.views import format_quarantine, open_quarantine
+
+    rows = open_quarantine(load_settings(), args.province, args.period, args.all)
+    print(format_quarantine(rows))
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from readiness.scoring import MethodologyError, composite, load_methodology, read_components_csv
 
@@ -168,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--period", help="period id; default the latest in the gold tables")
     p.add_argument("--basis", default="restated_2025", choices=("as_reported", "restated_2025"))
     p.set_defaults(func=cmd_compliance)
+
+    p = sub.add_parser("quarantine", help="list quarantined reports still to be corrected, per province")
+    p.add_argument("--province", help="2-digit province code")
+    p.add_argument("--period", help="period id")
+    p.add_argument("--all", action="store_true", help="include superseded and resolved items")
+    p.set_defaults(func=cmd_quarantine)
 
     p = sub.add_parser("index", help="composite and ranking from component values (CSV unit,component,value)")
     p.add_argument("--methodology", required=True)

@@ -58,3 +58,42 @@ def format_compliance(period_id: str, rows: list[dict], names: dict[str, str]) -
     lines.append(f"{'':4}  {'national':22}  {total['expected']:>8}  {total['received']:>8}  {total['on_time']:>7}  "
                  f"{total['late']:>5}  {total['missing']:>7}")
     return "\n".join(lines)
+
+
+def open_quarantine(settings: Settings, province: str | None = None, period_id: str | None = None,
+                    include_closed: bool = False) -> list[dict]:
+    """Quarantined reports a province still has to correct (status ``open``), newest period first."""
+    from readiness.tables import QUARANTINE
+
+    spark = get_spark(settings)
+    if not lake.exists(spark, settings, QUARANTINE):
+        return []
+    rows = lake.read(spark, settings, QUARANTINE)
+    if not include_closed:
+        rows = rows.where(F.col("status") == "open")
+    if province:
+        rows = rows.where(F.col("province_code") == province)
+    if period_id:
+        rows = rows.where(F.col("period_id") == period_id)
+    ordered = rows.orderBy(F.col("period_id").desc(), "province_code", "unit_code", "event_id", "rule")
+    return [r.asDict() for r in ordered.collect()]
+
+
+def format_quarantine(rows: list[dict]) -> str:
+    if not rows:
+        return "No quarantined reports to correct."
+    lines = []
+    by_province: dict[str, list[dict]] = {}
+    for r in rows:
+        by_province.setdefault(r["province_code"] or "?", []).append(r)
+    for province, items in sorted(by_province.items()):
+        events = len({i["event_id"] for i in items})
+        lines.append(f"Province {province}: {events} report(s) to correct")
+        for i in items:
+            what = i["indicator_code"] or "(whole report)"
+            lines.append(f"  {i['period_id']}  {i['unit_code']:<10} rev {i.get('revision')}  {what:<36} "
+                         f"{i['rule']}")
+            lines.append(f"      observed {i['observed_value']}; expected {i['expected'] or 'a value'}"
+                         f"  [{i['severity']}, {i['status']}, event {i['event_id']}]")
+    lines.append("Correct a report by sending it again with a higher revision: readiness publish FILE")
+    return "\n".join(lines)

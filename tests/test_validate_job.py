@@ -137,3 +137,18 @@ def test_a_failed_batch_changes_neither_silver_nor_gold(spark, tmp_path_factory)
     with pytest.raises(QualityGateError, match="province 38: 6 of 10 reports"):
         validate_period(settings, PERIOD)
     assert {t: lake.version(spark, settings, t) for t in tables} == before
+
+
+def test_quarantine_lists_what_each_province_must_fix(mixed):
+    from readiness.views import format_quarantine, open_quarantine
+
+    settings, _ = mixed
+    # Thanh Hóa corrected its report (revision 1 supersedes 0) and its repeated delivery needs nothing.
+    assert open_quarantine(settings, "38") == []
+    assert [r["status"] for r in open_quarantine(settings, "38", include_closed=True)] == [
+        "resolved", "superseded", "superseded"]
+    phu_tho = open_quarantine(settings, "25")
+    assert sorted({r["event_id"][-2:] for r in phu_tho}) == ["02", "05"]
+    text = format_quarantine(phu_tho)
+    assert "Province 25: 2 report(s) to correct" in text
+    assert "validation_rule:services_level3_within_level2" in text and "left=60.0, right=50.0" in text
