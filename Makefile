@@ -11,12 +11,14 @@ JARS_STAMP := .cache/jars/.fetched
 SEED ?= 2025
 export READINESS_ENV ?= local
 
-.PHONY: help install jars kafka-up kafka-down simulate pipeline run ranking test test-fast airflow bench clean
+.PHONY: help install jars chromium kafka-up kafka-down simulate run ranking serve test test-fast airflow bench clean
 
 help:
 	@echo "make run        install, start Kafka, simulate reports, run the Airflow DAG, print the ranking"
 	@echo "make test       install and run the whole test suite (real Kafka, Spark, Airflow)"
 	@echo "make airflow    start the Airflow UI with the DAGs loaded"
+	@echo "make serve      start the SQL server (Spark Thrift Server, JDBC) on the gold tables"
+	@echo "make bench      run the benchmarks and write docs/benchmarks.md"
 	@echo "make kafka-up / kafka-down   start or stop the local Kafka broker"
 
 $(UV):
@@ -34,6 +36,12 @@ $(JARS_STAMP): $(STAMP) build/maven/kafka-broker.xml build/maven/spark-packages.
 	@touch $(JARS_STAMP)
 
 jars: $(JARS_STAMP)
+
+# Headless Chromium renders the HTML report in the tests (Debian's package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
 kafka-up: jars
 	$(PY) -m readiness.kafka_local up
@@ -57,11 +65,17 @@ run: simulate
 ranking: install
 	$(VENV)/bin/readiness ranking
 
-test: jars
+test: jars chromium
 	$(PY) -m pytest -q
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
+
+serve: jars
+	$(VENV)/bin/readiness serve
+
+bench: jars
+	$(PY) -m bench.run
 
 airflow: kafka-up
 	$(PY) -m readiness.airflow_local ui

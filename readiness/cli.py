@@ -187,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methodology", required=True)
     p.add_argument("--components", required=True)
     p.set_defaults(func=cmd_index)
+
+    # Analysts (SQL server, query and exports, report) and data engineers (run health).
+    from readiness.analyst.commands import register as register_analyst
+    from readiness.run_health import register as register_status
+
+    register_analyst(sub)
+    register_status(sub)
     return parser
 
 

@@ -410,8 +410,8 @@ def open_snapshot(spark, settings: Settings, as_of: AsOf | None = None, database
     resolution = resolve_versions(spark, settings, as_of)
     if database:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
-        for (name,) in spark.sql(f"SHOW VIEWS IN {DATABASE}").select("viewName").collect():
-            if name.startswith(GOLD_PREFIX) and name not in resolution.versions:
+        for name, temporary in spark.sql(f"SHOW VIEWS IN {DATABASE}").select("viewName", "isTemporary").collect():
+            if not temporary and name.startswith(GOLD_PREFIX) and name not in resolution.versions:
                 spark.sql(f"DROP VIEW IF EXISTS {DATABASE}.{name}")
     for name, version in resolution.versions.items():
         source = f"delta.`{settings.table_path(name)}`" + (f" VERSION AS OF {version}" if version is not None else "")

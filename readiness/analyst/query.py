@@ -15,6 +15,18 @@ from readiness.analyst.export import QueryResult
 from readiness.settings import Settings
 
 
+class QueryError(RuntimeError):
+    """The SQL failed: Spark's message (first line), and which tables the snapshot left out."""
+
+
+def quiet_spark_error_logs() -> None:
+    """pyspark logs every SQL error with its JVM stack trace; the CLI prints one line instead."""
+    import logging
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
 def result_from_dataframe(df, limit: int | None = None) -> QueryResult:
     """Collect a DataFrame. Timestamps come back as aware UTC datetimes, whatever the local zone."""
     from pyspark.sql import functions as F
@@ -44,9 +56,16 @@ def run_query(settings: Settings, sql: str, as_of: AsOf | None = None, limit: in
     """Run one SQL statement over the gold tables (as of ``as_of``) and collect its result."""
     from readiness.spark_session import get_spark
 
+    from pyspark.errors import PySparkException
+
     spark = spark or get_spark(settings)
     snapshot = open_snapshot(spark, settings, as_of)
-    result = result_from_dataframe(spark.sql(sql), limit)
+    try:
+        result = result_from_dataframe(spark.sql(sql), limit)
+    except PySparkException as exc:
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        notes = [f"{table} left out: {why}" for table, why in snapshot.left_out.items()]
+        raise QueryError("\n".join([message, *notes])) from exc
     result.about = {
         "query": sql.strip(),
         "tables": snapshot.describe(),

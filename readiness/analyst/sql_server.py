@@ -18,7 +18,10 @@ SIGTERM stops the server cleanly (Spark's shutdown hooks close the sessions and 
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -57,15 +60,20 @@ def pyspark_home() -> Path:
     return pyspark_jars_dir().parent
 
 
-def jvm_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def jvm_env(extra: dict[str, str] | None = None, java_options: str = "") -> dict[str, str]:
     """Environment for the JVMs started from pyspark's ``bin``: its own Spark home, UTF-8."""
     env = dict(os.environ)
     env["SPARK_HOME"] = str(pyspark_home())
     env.pop("SPARK_CONF_DIR", None)
     env["LC_ALL"] = "C.UTF-8"
-    env["JAVA_TOOL_OPTIONS"] = (env.get("JAVA_TOOL_OPTIONS", "") + " " + UTF8_JAVA_OPTIONS).strip()
+    env["JAVA_TOOL_OPTIONS"] = " ".join(filter(None, [env.get("JAVA_TOOL_OPTIONS", ""), UTF8_JAVA_OPTIONS, java_options]))
     env.update(extra or {})
     return env
+
+
+def beeline_env() -> dict[str, str]:
+    """beeline's environment: UTF-8, and csv2/tsv2 output quoted where a value needs it (RFC 4180)."""
+    return jvm_env(java_options="-Ddisable.quoting.for.sv=false")
 
 
 # --- DDL -------------------------------------------------------------------------------------------
@@ -131,12 +139,32 @@ def beeline_command(url: str, *, sql: str | None = None, file: Path | None = Non
 def beeline(url: str, *, sql: str | None = None, file: Path | None = None, outputformat: str = "csv2",
             timeout: float = 300) -> str:
     """Run beeline and return its standard output; raise ``SqlServerError`` if a statement failed."""
-    proc = subprocess.run(beeline_command(url, sql=sql, file=file, outputformat=outputformat), env=jvm_env(),
+    proc = subprocess.run(beeline_command(url, sql=sql, file=file, outputformat=outputformat), env=beeline_env(),
                           capture_output=True, text=True, encoding="utf-8", timeout=timeout, check=False)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     if proc.returncode != 0 or errors:
         raise SqlServerError(f"beeline exited {proc.returncode}: " + ("\n".join(errors) or proc.stderr[-3000:]))
     return proc.stdout
+
+
+_PROMPT = re.compile(r"^\d+: jdbc:hive2://\S*> ")
+
+
+def parse_csv2(output: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of one result printed by beeline with ``--outputformat=csv2`` (quoting on).
+
+    beeline can echo its prompt in front of the header; that is dropped. Empty lines are not rows.
+    """
+    text = _PROMPT.sub("", output.lstrip("\n"), count=1)
+    records = [r for r in csv.reader(io.StringIO(text)) if r]
+    if not records:
+        return [], []
+    return records[0], records[1:]
+
+
+def query_csv2(url: str, sql: str, timeout: float = 300) -> tuple[list[str], list[list[str]]]:
+    """Run one query through beeline and return its header and rows as text."""
+    return parse_csv2(beeline(url, sql=sql, timeout=timeout))
 
 
 # --- the server ------------------------------------------------------------------------------------
@@ -174,11 +202,12 @@ class SqlServer:
 
     def command(self) -> list[str]:
         jars = [str(p) for p in spark_package_jars(self.settings)]
+        metastore = self.dir / "metastore_db"
         confs = {
             "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
             "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
             "spark.sql.warehouse.dir": str(self.dir / "warehouse"),
-            "spark.sql.catalogImplementation": "in-memory",
+            "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore};create=true",
             "spark.driver.extraJavaOptions": f"-Dderby.system.home={self.dir} -Dlog4j2.configurationFile={LOG_CONFIG}",
             "spark.sql.session.timeZone": "UTC",
             "spark.sql.shuffle.partitions": str(self.settings.spark_shuffle_partitions),
@@ -200,16 +229,16 @@ class SqlServer:
     # -- process bookkeeping --
 
     def pid(self) -> int | None:
-        """Pid of the server started from this var dir, if it is still that server."""
+        """Pid of the server started from this var dir (on whichever port), if it is still that server."""
         try:
-            pid = int(self.pid_file.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
+            pid, port = (int(v) for v in self.pid_file.read_text().split()[:2])
+        except (OSError, ValueError):
             return None
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
             return None
-        return pid if MAIN_CLASS in cmdline and f"hive.server2.thrift.port={self.port}" in cmdline else None
+        return pid if MAIN_CLASS in cmdline and f"hive.server2.thrift.port={port}" in cmdline else None
 
     def status(self) -> ServerStatus:
         return ServerStatus(self.pid(), _port_open(self.host, self.port), self.url)
@@ -237,22 +266,23 @@ class SqlServer:
             self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
                                              cwd=self.dir, start_new_session=True)
         self.pid_file.write_text(f"{self._process.pid} {self.port}\n")
+        try:
+            self._wait_until_answering(timeout)
+            self.register()
+        except BaseException:  # Ctrl-C while starting included: never leave a half-started server
+            self.stop()
+            raise
+
+    def _wait_until_answering(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not _port_open(self.host, self.port):
             if self._process.poll() is not None:
-                self.pid_file.unlink(missing_ok=True)
                 raise SqlServerError(f"the SQL server exited with {self._process.returncode} while starting; "
                                      f"log {self.log_file}:\n{self.log_tail()}")
             if time.monotonic() > deadline:
-                self.stop()
                 raise SqlServerError(f"the SQL server did not answer on {self.host}:{self.port} within "
                                      f"{timeout:.0f}s; log {self.log_file}:\n{self.log_tail()}")
             time.sleep(0.5)
-        try:
-            self.register()
-        except BaseException:
-            self.stop()
-            raise
 
     def register(self) -> list[str]:
         """(Re-)register the lake's gold tables and the reference views; return the statements run."""
@@ -307,10 +337,13 @@ class SqlServer:
 
 def serve_forever(server: SqlServer) -> int:
     """Run until Ctrl-C or SIGTERM, then stop the server; return its exit code."""
-    def on_term(signum, frame):  # noqa: ARG001
+    def on_signal(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    # Installed even where a shell left SIGINT ignored (a background job): Ctrl-C, kill and a closed
+    # terminal all stop the server cleanly.
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, on_signal) for s in handled}
     try:
         code = server.wait()
         print(f"the SQL server exited with {code}; log {server.log_file}:\n{server.log_tail()}", file=sys.stderr)
@@ -321,4 +354,5 @@ def serve_forever(server: SqlServer) -> int:
         print("SQL server stopped", file=sys.stderr)
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
