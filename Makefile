@@ -61,6 +61,7 @@ run: simulate
 	$(VENV)/bin/readiness compliance
 	$(VENV)/bin/readiness ranking --methodology ict-index
 	$(VENV)/bin/readiness ranking --methodology dti-2022
+	$(VENV)/bin/readiness report
 
 ranking: install
 	$(VENV)/bin/readiness ranking

@@ -11,10 +11,12 @@ Modes (CONFIG ``mode``):
   -> flatten into an Arrow table -> the same query on it. Decode+flatten and the query are timed.
 
 The query does what validate + aggregate do for ``gold_indicator_values``: drop every report with a
-value that breaks a row rule of the quality suite (nulls, formats, unknown indicator, negative
-numbers, numerator above its limit, a repeated indicator), keep each unit's latest revision (then
-latest submission, then event id), and sum numerators, denominators and values per province,
-period and indicator, as reported and restated to the 2025 provinces.
+value that breaks a quarantining row rule of the quality gate (nulls, formats, unknown indicator,
+province not in force or unit not registered for the period, negative numbers, numerator above its
+limit, value outside the catalogue range, submitted before the period opens, a repeated indicator,
+and the cross-indicator validation rules the gate policy quarantines), keep each unit's latest
+revision (then latest submission, then event id), and sum numerators, denominators and values per
+province, period and indicator, as reported and restated to the 2025 provinces.
 """
 from __future__ import annotations
 
@@ -46,6 +48,10 @@ QUERY = """
 WITH v AS (SELECT * FROM input_values),
 bad AS (
     SELECT DISTINCT v.event_id FROM v LEFT JOIN catalogue c ON v.indicator_code = c.code
+    LEFT JOIN periods p ON v.period_id = p.period_id
+    LEFT JOIN in_force f ON v.period_id = f.period_id AND v.province_code = f.province_code
+    LEFT JOIN registered r ON v.period_id = r.period_id AND v.province_code = r.province_code
+                           AND v.unit_code = r.unit_code
     WHERE v.event_id IS NULL OR v.province_code IS NULL OR v.unit_code IS NULL OR v.unit_kind IS NULL
        OR v.report_type IS NULL OR v.period_id IS NULL OR v.indicator_code IS NULL OR v.revision IS NULL
        OR v.submitted_at IS NULL OR v.source_system IS NULL
@@ -55,6 +61,12 @@ bad AS (
        OR v.unit_kind NOT IN ('agency', 'commune', 'district', 'province')
        OR c.code IS NULL OR v.numerator < 0 OR v.denominator < 0 OR v.revision < 0
        OR (c.numerator_at_most_denominator AND v.numerator > v.denominator)
+       OR f.province_code IS NULL OR r.unit_code IS NULL OR v.submitted_at < p.opens_at
+       OR (CASE WHEN c.rollup = 'ratio_of_sums' THEN
+                CASE WHEN v.denominator > 0 THEN v.numerator / v.denominator * c.scale END
+                ELSE v.value END) NOT BETWEEN c.min_value AND c.max_value
+    UNION
+    SELECT event_id FROM cross_rule_failures
     UNION
     SELECT event_id FROM v GROUP BY event_id, indicator_code HAVING count(*) > 1
 ),
@@ -122,15 +134,69 @@ def write_messages(path: Path, messages: list[bytes]) -> None:
             handle.write(m)
 
 
-def _reference_tables(con: duckdb.DuckDBPyConnection) -> None:
-    catalogue = pa.table({
-        "code": [i.code for i in indicators()], "rollup": [i.rollup for i in indicators()],
-        "scale": [float(i.scale) for i in indicators()],
-        "numerator_at_most_denominator": [bool(i.numerator_at_most_denominator) for i in indicators()]})
+def _reference_tables(con: duckdb.DuckDBPyConnection, periods: list[str], scale: int) -> None:
+    """The reference data the gate binds into its rules, per period, as DuckDB tables."""
+    from readiness.periods import default_calendar, parse_period
+    from readiness.reference import provinces_in_force, units_open_on
+    from zoneinfo import ZoneInfo
+
+    cat = indicators()
+    con.register("catalogue", pa.table({
+        "code": [i.code for i in cat], "rollup": [i.rollup for i in cat], "scale": [float(i.scale) for i in cat],
+        "numerator_at_most_denominator": [bool(i.numerator_at_most_denominator) for i in cat],
+        "min_value": [float(i.min_value) for i in cat], "max_value": [float(i.max_value) for i in cat]}))
     mapping = sorted(province_mapping().items())
-    province_map = pa.table({"former_code": [a for a, _ in mapping], "code_2025": [b for _, b in mapping]})
-    con.register("catalogue", catalogue)
-    con.register("province_map", province_map)
+    con.register("province_map", pa.table({"former_code": [a for a, _ in mapping], "code_2025": [b for _, b in mapping]}))
+    zone = ZoneInfo(default_calendar().timezone)
+    opens, force, registered = [], [], []
+    for period_id in periods:
+        period = parse_period(period_id)
+        start, end = period.window()
+        opens.append((period_id, datetime.combine(start, datetime.min.time(), zone).astimezone(timezone.utc)))
+        force += [(period_id, p.code) for p in provinces_in_force(end)]
+        units = units_open_on(end)
+        # SimulationProfile(scale=N) reports under <code>#k; the pipeline's registry is extended alike.
+        registered += [(period_id, u.province_code, u.code if k == 0 else f"{u.code}#{k}")
+                       for k in range(scale) for u in units]
+    con.register("periods", pa.table({"period_id": [p for p, _ in opens],
+                                      "opens_at": pa.array([t for _, t in opens], pa.timestamp("ms", tz="UTC"))}))
+    con.register("in_force", pa.table({"period_id": [p for p, _ in force], "province_code": [c for _, c in force]}))
+    con.register("registered", pa.table({"period_id": [r[0] for r in registered],
+                                         "province_code": [r[1] for r in registered],
+                                         "unit_code": [r[2] for r in registered]}))
+
+
+def cross_rule_sql() -> str:
+    """Events breaking a cross-indicator validation rule that the gate policy quarantines, as SQL
+    generated from ``readiness/data/validation_rules.json`` and ``gate_policy.json``."""
+    from readiness.gate_policy import load_policy, load_validation_rules
+
+    policy = load_policy()
+    rules = [r for r in load_validation_rules(known_indicators={i.code for i in indicators()})
+             if policy.validation_rule_actions.get(r.importance) == "quarantine"]
+    if not rules:
+        return "SELECT NULL::VARCHAR AS event_id WHERE false"
+    terms = sorted({(t.indicator_code, t.field) for r in rules for t in r.left + r.right if t.indicator_code})
+    columns = ", ".join(f"max(CASE WHEN indicator_code = '{code}' THEN {field} END) AS \"{code}.{field}\""
+                        for code, field in terms)
+    conditions = []
+    for rule in rules:
+        named = [f'"{t.indicator_code}.{t.field}"' for t in rule.left + rule.right if t.indicator_code]
+
+        def side(side_terms, zero_missing: bool) -> str:
+            parts = [(f'coalesce("{t.indicator_code}.{t.field}", 0)' if zero_missing else f'"{t.indicator_code}.{t.field}"')
+                     if t.indicator_code else repr(t.number) for t in side_terms]
+            return "(" + " + ".join(parts) + ")"
+
+        if rule.missing_value_strategy == "skip_if_any_value_missing":
+            guard, zero = " AND ".join(f"{n} IS NOT NULL" for n in named) or "true", False
+        elif rule.missing_value_strategy == "skip_if_all_values_missing":
+            guard, zero = "(" + (" OR ".join(f"{n} IS NOT NULL" for n in named) or "true") + ")", True
+        else:
+            guard, zero = "true", True
+        conditions.append(f"({guard} AND NOT ({side(rule.left, zero)} {rule.operator} {side(rule.right, zero)}))")
+    return (f"SELECT event_id FROM (SELECT event_id, {columns} FROM input_values GROUP BY event_id) "
+            f"WHERE {' OR '.join(conditions)}")
 
 
 def main(config_path: str) -> int:
@@ -139,7 +205,7 @@ def main(config_path: str) -> int:
     config = json.loads(Path(config_path).read_text())
     result: dict[str, object] = {"mode": config["mode"], "process_start": PROCESS_START}
     con = duckdb.connect()
-    _reference_tables(con)
+    _reference_tables(con, config["periods"], config.get("scale", 1))
     if config["mode"] == "parquet":
         con.execute(f"CREATE VIEW input_values AS SELECT * FROM read_parquet('{config['parquet']}')")
     else:
@@ -159,6 +225,7 @@ def main(config_path: str) -> int:
         result["dead_letters"] = dead
         con.register("input_values", table)
     started = time.time()
+    con.execute(f"CREATE TEMP VIEW cross_rule_failures AS {cross_rule_sql()}")
     rows = con.execute(QUERY).fetchall()
     result["query_s"] = time.time() - started
     result["rows"] = len(rows)

@@ -47,7 +47,8 @@ def _clean(report: dict) -> bool:
 
 
 def corrections(reports: list[dict], count: int, rng: random.Random) -> list[dict]:
-    """One correction per province (distinct provinces), a higher revision than any simulated."""
+    """One correction per province (distinct provinces), a higher revision than any simulated,
+    submitted a day after the original (still inside the period's data window)."""
     by_province: dict[str, dict] = {}
     for r in reports:
         if r["revision"] == 0 and _clean(r):
@@ -62,7 +63,8 @@ def corrections(reports: list[dict], count: int, rng: random.Random) -> list[dic
         fixed["submitted_at"] = original["submitted_at"] + timedelta(days=1)
         for v in fixed["values"]:
             if v["indicator_code"] == INDICATOR:
-                v["numerator"] = v["numerator"] + 1000.0
+                # One computer fewer (or more): stays inside the catalogue's range, moves the province sum.
+                v["numerator"] = v["numerator"] - 1.0 if v["numerator"] >= 1 else v["numerator"] + 1.0
         out.append(fixed)
     return out
 

@@ -4,7 +4,8 @@ JSON result file.
 
     python -m bench.pipeline_worker CONFIG.json
 
-CONFIG holds ``var_dir``, ``bootstrap``, ``topic``, ``topic_targets``, ``periods``, ``result``, and optionally
+CONFIG holds ``var_dir``, ``bootstrap``, ``topic``, ``topic_targets``, ``periods``, ``result``, ``scale``
+(the simulation's scale: the unit registry is extended to match), and optionally
 ``event_log_dir`` (Spark event log, for stage timings), ``profile_dir`` (a cProfile of each
 pipeline stage) and ``dump_gold`` (the gold values as JSON, compared with the DuckDB baseline).
 """
@@ -21,7 +22,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
-def tag_call_sites(spark) -> None:
+def tag_call_sites(spark) -> "collections.Counter[str]":
     """Name every Spark job after the project code that triggered it (profiling runs only).
 
     PySpark's DataFrame API leaves jobs named after the py4j entry point ("count at
@@ -29,14 +30,16 @@ def tag_call_sites(spark) -> None:
     previous one, this sets Spark's ``callSite.short`` local property to the innermost frame in
     ``readiness/`` (plus the innermost Great Expectations frame, if any), so the event log names
     stages after e.g. ``validate.py:63 validate_period``. It costs one extra py4j call per change
-    of caller, so it is not used in the timed runs.
+    of caller, so it is not used in the timed runs. Returns a counter of JVM calls by that site.
     """
+    import collections
     import threading
 
     import py4j.java_gateway as gateway
 
     original = gateway.JavaMember.__call__
     state = threading.local()
+    calls: collections.Counter[str] = collections.Counter()
     jsc = spark.sparkContext._jsc
 
     def site() -> str:
@@ -45,7 +48,7 @@ def tag_call_sites(spark) -> None:
         while frame is not None and project is None:
             name = frame.f_code.co_filename
             if "/readiness/" in name and "/site-packages/" not in name:
-                project = f"{name.rsplit('/readiness/', 1)[1]}:{frame.f_lineno} {frame.f_code.co_name}"
+                project = f"readiness/{name.rsplit('/readiness/', 1)[1]}:{frame.f_lineno} {frame.f_code.co_name}"
             elif library is None and "/great_expectations/" in name:
                 library = f"GX {frame.f_code.co_name}"
             frame = frame.f_back
@@ -57,6 +60,7 @@ def tag_call_sites(spark) -> None:
         state.busy = True
         try:
             here = site()
+            calls[here] += 1
             if here != getattr(state, "last", None):
                 jsc.setCallSite(here)
                 state.last = here
@@ -65,6 +69,25 @@ def tag_call_sites(spark) -> None:
         return original(self, *args)
 
     gateway.JavaMember.__call__ = call
+    return calls
+
+
+def scale_registry(scale: int) -> None:
+    """Extend the unit registry with the copies ``SimulationProfile(scale=N)`` reports under
+    (``<code>#1`` .. ``<code>#N-1``), as a country with N times the units would register them.
+
+    Without it the suite's registry rule (``unit_key`` in the units in force) quarantines every copy
+    and the gate policy (at most half of a province's reports quarantined) fails the batch, so a
+    scaled data set could not be measured. ``units_open_on`` reads ``reporting_units`` at call
+    time, so replacing the latter in :mod:`readiness.reference` covers every caller.
+    """
+    import dataclasses
+
+    import readiness.reference as reference
+
+    base = reference.reporting_units()
+    copies = tuple(dataclasses.replace(u, code=f"{u.code}#{k}") for k in range(1, scale) for u in base)
+    reference.reporting_units = lambda: base + copies
 
 
 def main(config_path: str) -> int:
@@ -74,6 +97,8 @@ def main(config_path: str) -> int:
         os.environ["PYSPARK_SUBMIT_ARGS"] = (
             f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=file://{config['event_log_dir']} "
             "--conf spark.eventLog.compress=false pyspark-shell")
+    if config.get("scale", 1) > 1:
+        scale_registry(config["scale"])
     from readiness.pipeline.aggregate import aggregate_period
     from readiness.pipeline.ingest import ingest_reports
     from readiness.pipeline.validate import validate_period
@@ -85,8 +110,8 @@ def main(config_path: str) -> int:
     imported = time.time()
     spark = get_spark(settings)
     session_ready = time.time()
-    if config.get("tag_call_sites"):
-        tag_call_sites(spark)
+    jvm_calls = tag_call_sites(spark) if config.get("tag_call_sites") else None
+    jvm_calls_by_stage: dict[str, dict[str, int]] = {}
     profile_dir = Path(config["profile_dir"]) if config.get("profile_dir") else None
     profiles: dict[str, cProfile.Profile] = {}
     steps: list[dict] = []
@@ -101,6 +126,11 @@ def main(config_path: str) -> int:
             profiler.disable()
         steps.append({"stage": stage, "period": period, "start": started, "end": time.time(),
                       "seconds": time.time() - started, "counts": counts})
+        if jvm_calls is not None:
+            into = jvm_calls_by_stage.setdefault(stage, {})
+            for where, n in jvm_calls.items():
+                into[where] = into.get(where, 0) + n
+            jvm_calls.clear()
 
     step("ingest", None, ingest_reports, settings)
     for period in config["periods"]:
@@ -134,6 +164,7 @@ def main(config_path: str) -> int:
         "stage_seconds": totals,
         "steps": steps,
         "gold_rows": gold_rows,
+        "jvm_calls_by_stage": jvm_calls_by_stage,
     }, default=str))
     return 0
 

@@ -30,9 +30,14 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _when(section: dict) -> str:
     load = section.get("load_before"), section.get("load_after")
+    cores = section.get("machine", {}).get("logical_cpus") or 1
+    busy = max(load[0][0], load[1][0]) > cores
     return (f"Measured {section['measured_at']} in {section['duration_s'] / 60:.1f} min; load average "
             f"(1/5/15 min) {'/'.join(map(str, load[0]))} before, {'/'.join(map(str, load[1]))} after"
-            + (" (**--quick run**)" if section.get("quick") else "") + ".")
+            + (" (**--quick run**)" if section.get("quick") else "") + "."
+            + (f" The machine was busy with other work (load above its {cores} cores): absolute times are "
+               "stretched, and ratios are noisier than on a quiet machine because the load changed while they "
+               "were measured." if busy else ""))
 
 
 def _machine(m: dict) -> list[str]:
@@ -172,9 +177,13 @@ def pipeline_section(s: dict, plot_name: str) -> list[str]:
                                _f(part["driver_only_s"])])
         if r.get("agreement"):
             a = r["agreement"]
-            agreement.append(f"{label}: {a['matching_keys']:,} of {a['gold_rows']:,} gold rows matched by the "
-                             f"baseline ({a['only_in_gold']} only in gold, {a['only_in_baseline']} only in the "
-                             f"baseline), largest relative difference {a['max_relative_difference']:.1e}")
+            agreement.append(f"{label}: {a['matching_keys']:,} of {a['gold_rows']:,} gold rows have a baseline row "
+                             f"({a['only_in_gold']} only in gold, {a['only_in_baseline']} only in the baseline), "
+                             f"{a.get('rows_differing', 'n/a')} differ in value (largest relative difference "
+                             f"{a['max_relative_difference']:.1e})")
+    growth = growth_sentence(d["sizes"])
+    if growth:
+        lines += [growth, ""]
     lines += _table(["size", "reports", "value rows", "pipeline s (ingest / validate / aggregate)",
                      "Spark start s", "pipeline peak RSS MiB", "DuckDB query s", "DuckDB end to end s",
                      "DuckDB peak RSS MiB (query / e2e)", "time ratio pipeline / DuckDB query",
@@ -187,8 +196,6 @@ def pipeline_section(s: dict, plot_name: str) -> list[str]:
                   "time at least one Spark job was running, and the rest, when only the driver was working "
                   "(query planning and analysis, Delta log reads and commits, py4j round trips, Python):", ""]
         lines += _table(["size", "stage", "wall s", "Spark jobs", "a job running s", "driver only s"], spark_rows)
-    if d.get("profile"):
-        lines += profile_lines(d["profile"])
     lines += [f"Reproduce: `{s['command']}`. One size's worker and baseline can be rerun by hand from the "
               "config files the run leaves in its work dir with `--keep`: `.venv/bin/python -m "
               "bench.pipeline_worker <work>/pipeline-<size>/pipeline-config.json` and `.venv/bin/python -m "
@@ -196,19 +203,47 @@ def pipeline_section(s: dict, plot_name: str) -> list[str]:
     return lines
 
 
-def profile_lines(p: dict) -> list[str]:
+def growth_sentence(sizes: list[dict]) -> str:
+    done = [r for r in sizes if r["pipeline"].get("exit_code") == 0]
+    base = next((r for r in done if r["size"] == "period"), None)
+    if base is None or len(done) < 2:
+        return ""
+    parts = []
+    for r in done:
+        if r is base:
+            continue
+        rows = r["input"]["value_rows"] / base["input"]["value_rows"]
+        t = r["pipeline"]["pipeline_s"] / base["pipeline"]["pipeline_s"]
+        m = r["pipeline"]["peak_rss_bytes"] / base["pipeline"]["peak_rss_bytes"]
+        q = (r.get("duckdb_parquet", {}).get("query_s") or 0) / (base.get("duckdb_parquet", {}).get("query_s") or 1)
+        parts.append(f"{_size_label(r)}: {rows:,.1f}x the rows, {t:,.1f}x the pipeline time, {m:,.2f}x its peak "
+                     f"memory ({q:,.1f}x the DuckDB query time)")
+    return "Growth against one national period: " + "; ".join(parts) + "."
+
+
+def profile_lines(p: dict, section: dict | None = None) -> list[str]:
     if "stage" not in p:
         return [f"Profiling run failed: {p.get('error')}.", ""]
     stage = p["stage"]
     spark = p["spark"].get(stage, {})
     py = p["python"]
-    lines = [f"### Where the time goes: `{stage}`, the slowest stage", "",
-             f"A separate profiling run at size {p['size']} (fresh process; cProfile around each stage; every "
+    lines = [f"### Where the time goes: `{stage}`, the slowest stage", ""]
+    if section is not None:
+        lines += [_when(section), ""]
+    lines += [f"A separate profiling run at size {p['size']} (fresh process; cProfile around each stage; every "
              "Spark job named after the line of `readiness/` that triggered it, by setting Spark's "
              "`callSite.short` before each py4j call, which costs a little time, so these figures are not the "
              "timed ones). Stage times in that run: "
              + ", ".join(f"{k} {v:,.1f} s" for k, v in p["stage_seconds"].items()) + ".", ""]
     if spark:
+        top = list(spark["by_site"].items())[:3]
+        lines += [f"**In short:** `{stage}` took {spark['wall_s']:,.1f} s in this run. Spark jobs were running for "
+                  f"{spark['jobs_running_s']:,.1f} s ({spark['spark_jobs']} jobs; the most time in "
+                  + ", ".join(f"`{site}` ({e['jobs']} jobs, {e['job_s']:,.1f} s)" for site, e in top)
+                  + f"); for {spark['driver_only_s']:,.1f} s no job was running and only the driver worked (query "
+                  f"analysis and planning, Delta log reads and commits, py4j round trips). The driver's own Python "
+                  f"took {py['python_s']:,.1f} s of the stage (Great Expectations' code {py['gx_self_total_s']:,.1f} s); "
+                  "the rest it spent waiting for the JVM.", ""]
         lines += [f"Spark: {spark['spark_jobs']} jobs; at least one job running for {spark['jobs_running_s']:,.1f} s "
                   f"of {spark['wall_s']:,.1f} s, the driver alone for {spark['driver_only_s']:,.1f} s. Jobs by the "
                   "code that triggered them (job time clipped to the stage; task time summed over tasks; "
@@ -216,12 +251,26 @@ def profile_lines(p: dict) -> list[str]:
         site_rows = [[f"`{site}`", str(e["jobs"]), _f(e["job_s"]), _f(e["task_s"]), _f(e["python_worker_init_s"])]
                      for site, e in list(spark["by_site"].items())[:12]]
         lines += _table(["triggered by", "jobs", "job s", "task s", "Python worker start s"], site_rows)
-    lines += [f"Driver Python (cProfile of the stage, {py['profiled_s']:,.1f} s): {py['waiting_on_jvm_s']:,.1f} s "
-              f"blocked on py4j answers from the JVM, {py['python_s']:,.1f} s in Python itself, of which "
-              f"{py['gx_self_total_s']:,.1f} s in Great Expectations' own code. Project functions by cumulative time:", ""]
+    calls = f" over {py['py4j_calls']:,} py4j round trips" if py.get("py4j_calls") else ""
+    lines += [f"Driver Python (cProfile of the stage, {py['profiled_s']:,.1f} s, cProfile's own overhead included): "
+              f"{py['waiting_on_jvm_s']:,.1f} s blocked on answers from the JVM{calls}, {py['python_s']:,.1f} s in "
+              f"Python itself, of which {py['gx_self_total_s']:,.1f} s in Great Expectations' own code. Project "
+              "functions by cumulative time (a function's time includes the Spark jobs it waited for):", ""]
     lines += _table(["function", "calls", "cumulative s", "self s"],
                     [[f"`{e['function']}`", str(e["calls"]), _f(e["cumulative_s"]), _f(e["self_s"], 2)]
                      for e in py["project_functions"]])
+    if p.get("jvm_calls_by_site"):
+        lines += [f"Python -> JVM calls (py4j) made by the stage: {p['jvm_calls']:,}, by the line of `readiness/` "
+                  "(and Great Expectations function) that made them; each is a socket round trip:", ""]
+        lines += _table(["made by", "JVM calls"], [[f"`{k}`", f"{v:,}"] for k, v in p["jvm_calls_by_site"].items()])
+    if py.get("top_self_time"):
+        lines += ["The driver's Python self time, largest first (excluding the wait for the JVM):", ""]
+        lines += _table(["function", "calls", "self s"], [[f"`{e['function']}`", f"{e['calls']:,}", _f(e["self_s"], 2)]
+                                                          for e in py["top_self_time"]])
+    if section is not None:
+        lines += [f"Reproduce: `{section['command']}` (cProfile files and the Spark event log stay in the work dir "
+                  "with `--keep`: `<work>/pipeline-<size>/profile-profile/<stage>.prof`, "
+                  "`<work>/pipeline-<size>/profile-eventlog/`).", ""]
     return lines
 
 
@@ -255,7 +304,13 @@ def freshness_section(s: dict) -> list[str]:
               f"over {len(warm)} warm iterations (min {_f(min(warm) if warm else None)}, max "
               f"{_f(max(warm) if warm else None)}). Ratio median freshness / median warm iteration: "
               f"{_ratio(d['median_to_gold_commit_s'] / d['median_warm_iteration_s']) if warm and d['median_to_gold_commit_s'] else 'n/a'}.",
-              "", f"Reproduce: `{s['command']}`", ""]
+              ""]
+    if warm and d["median_warm_iteration_s"] > d["interval_s"]:
+        lines += [f"Iterations took longer than the {d['interval_s']:.0f} s interval, so the loop ran back to back: "
+                  "the interval did not add to the delay; the iteration time is the whole of it. A publish lands "
+                  "in a running iteration (whose ingest has usually passed), so it waits for the rest of that "
+                  "iteration and then the whole next one.", ""]
+    lines += [f"Reproduce: `{s['command']}`", ""]
     return lines
 
 
@@ -336,12 +391,20 @@ def write(results: dict, out_dir: Path) -> Path:
         if plot(sections["pipeline"]["data"], out_dir / PLOT_NAME):
             pass
         lines += pipeline_section(sections["pipeline"], PLOT_NAME)
+    if "profile" in sections:
+        lines += profile_lines(sections["profile"]["data"], sections["profile"])
+    elif sections.get("pipeline", {}).get("data", {}).get("profile"):
+        lines += profile_lines(sections["pipeline"]["data"]["profile"])
     if "freshness" in sections:
         lines += freshness_section(sections["freshness"])
+    full = [x for x in sections.values() if not x.get("quick")]
+    took = (f" (the last full run took {sum(x['duration_s'] for x in full) / 60:.0f} min)"
+            if len(full) == len(sections) >= 4 else "")
     lines += ["## Running the benchmarks", "",
-              "```bash", "make bench                                   # all four, full sizes (about an hour on 2 cores)",
+              "```bash", f"make bench                                   # everything, full sizes{took}",
               ".venv/bin/python -m bench.run --quick        # small sizes, written to the work dir",
-              ".venv/bin/python -m bench.run --only encoding,publish", "```", "",
+              ".venv/bin/python -m bench.run --only encoding,publish",
+              ".venv/bin/python -m bench.run --only pipeline,profile --sizes period,10x", "```", "",
               "The run starts its own Kafka broker on free loopback ports with a var dir under "
               "`/tmp/readiness-bench-*` and stops it at the end; `--keep` keeps that directory (worker logs, "
               "Spark event logs, cProfile files). Raw figures of the last run of each section are in "

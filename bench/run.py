@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.run                      # everything (what `make bench` runs)
     .venv/bin/python -m bench.run --quick              # small sizes; writes to the work dir, not docs/
     .venv/bin/python -m bench.run --only encoding,publish
+    .venv/bin/python -m bench.run --only profile --profile-size 10x
 
 Each benchmark compares the project against a baseline measured in the same run. A local Kafka
 broker is started on free loopback ports with a var dir under a fresh temp directory and stopped at
@@ -23,14 +24,14 @@ from pathlib import Path
 
 from readiness.settings import PROJECT_ROOT
 
-from bench.common import BENCH_CMD, bench_settings, local_broker, machine, now_iso
+from bench.common import AS_OF, BENCH_CMD, bench_settings, local_broker, machine, now_iso
 
-SECTIONS = ("encoding", "publish", "pipeline", "freshness")
+SECTIONS = ("encoding", "publish", "pipeline", "profile", "freshness")
 RESULTS_FILE = PROJECT_ROOT / "bench" / "results.json"
 FULL = {"encoding_events": 10_000, "encoding_repeats": 3, "publish_events": 30_000, "publish_repeats": 3,
-        "sizes": "period,year,10x,100x", "timeout": 660.0, "samples": 4, "interval": 60.0}
+        "sizes": "period,year,10x,100x", "timeout": 660.0, "samples": 4, "interval": 60.0, "profile_size": "10x"}
 QUICK = {"encoding_events": 500, "encoding_repeats": 1, "publish_events": 2_000, "publish_repeats": 1,
-         "sizes": "period", "timeout": 660.0, "samples": 1, "interval": 30.0}
+         "sizes": "period", "timeout": 660.0, "samples": 1, "interval": 30.0, "profile_size": "period"}
 
 
 def log(message: str) -> None:
@@ -50,6 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--interval", type=float, help="freshness loop interval, seconds")
     parser.add_argument("--encoding-events", type=int)
     parser.add_argument("--publish-events", type=int)
+    parser.add_argument("--profile-size", help="pipeline size to profile (default 10x; period with --quick)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, event logs, profiles)")
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -73,13 +75,41 @@ def command(section: str, args: argparse.Namespace) -> str:
         parts += ["--publish-events", str(args.publish_events)]
     elif section == "pipeline":
         parts += ["--sizes", args.sizes, "--timeout", f"{args.timeout:.0f}"]
+    elif section == "profile":
+        parts += ["--profile-size", args.profile_size]
     elif section == "freshness":
         parts += ["--samples", str(args.samples), "--interval", f"{args.interval:.0f}"]
     return " ".join(parts)
 
 
+def profile_section(args: argparse.Namespace, work: Path, settings) -> dict:
+    """Profile the pipeline at one size; reuses the pipeline section's topic when this run filled it."""
+    from bench import profiling
+    from bench.common import with_topic
+    from bench.pipeline import SIZES, prepare
+    from readiness.periods import default_calendar
+    from readiness.producer import topic_message_count
+    from readiness.simulate import simulation_periods
+
+    size = SIZES[args.profile_size]
+    topic = with_topic(settings, f"pipeline-{size.name}")
+    work_dir = work / f"pipeline-{size.name}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if not topic_message_count(topic):
+        log(f"  simulating and publishing {size.label} for the profiling run ...")
+        prepare(size, topic, work_dir)
+    periods = [p.id for p in simulation_periods(AS_OF, size.profile, default_calendar())]
+    log(f"  profiling the pipeline at size {size.name} ...")
+    data = profiling.run(topic, periods, work_dir, None, args.timeout if size.scale >= 100 else 2400.0,
+                         scale=size.scale)
+    data["size"] = size.name
+    if "stage" in data:
+        log(f"  slowest stage: {data['stage']} ({data['stage_seconds'][data['stage']]:.1f} s)")
+    return data
+
+
 def run_section(section: str, args: argparse.Namespace, work: Path, settings) -> dict:
-    from bench import encoding, freshness, pipeline, profiling, publish
+    from bench import encoding, freshness, pipeline, publish
 
     if section == "encoding":
         data = encoding.run(args.encoding_events, args.encoding_repeats)
@@ -96,21 +126,9 @@ def run_section(section: str, args: argparse.Namespace, work: Path, settings) ->
     if section == "pipeline":
         sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
         data = pipeline.run(settings, work, sizes, args.timeout, log)
-        done = [s for s in data["sizes"] if s["pipeline"].get("exit_code") == 0]
-        if done:
-            # Profile at the largest size that finished (at most 10x, to keep the run short).
-            candidates = [s for s in done if s["scale"] <= 10] or done
-            target = max(candidates, key=lambda s: s["input"]["reports"])
-            from bench.common import with_topic
-
-            log(f"  profiling the pipeline at size {target['size']} ...")
-            topic = with_topic(settings, f"pipeline-{target['size']}")
-            work_dir = Path(target["pipeline"]["work_dir"])
-            data["profile"] = profiling.run(topic, target["input"]["periods"], work_dir, None, args.timeout)
-            data["profile"]["size"] = target["size"]
-            if "stage" in data["profile"]:
-                log(f"  slowest stage: {data['profile']['stage']}")
         return data
+    if section == "profile":
+        return profile_section(args, work, settings)
     if section == "freshness":
         return freshness.run(settings, work, args.samples, args.interval, log=log)
     raise ValueError(section)
@@ -128,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads(RESULTS_FILE.read_text())
     failed = []
     settings = bench_settings(work / "var")
-    needs_broker = any(s in args.only for s in ("publish", "pipeline", "freshness"))
+    needs_broker = any(s in args.only for s in ("publish", "pipeline", "profile", "freshness"))
     try:
         from contextlib import nullcontext
 
@@ -152,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                     "load_before": [round(x, 2) for x in load_before],
                     "load_after": [round(x, 2) for x in os.getloadavg()], "data": data}
     finally:
+        (work / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
         if not args.quick and args.out is None:
             RESULTS_FILE.write_text(json.dumps(results, indent=1, default=str) + "\n")
         from bench import report

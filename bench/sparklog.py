@@ -51,7 +51,7 @@ def load(log_dir: Path) -> tuple[dict[int, Job], dict[int, Stage]]:
                     props = event.get("Properties") or {}
                     site = props.get("callSite.short") or (event["Stage Infos"][0]["Stage Name"]
                                                            if event.get("Stage Infos") else "")
-                    jobs[event["Job ID"]] = Job(event["Job ID"], event["Submission Time"] / 1000, site=site,
+                    jobs[event["Job ID"]] = Job(event["Job ID"], event["Submission Time"] / 1000, site=short_site(site),
                                                 stage_ids=list(event.get("Stage IDs", [])))
                 elif kind == "SparkListenerJobEnd" and event["Job ID"] in jobs:
                     jobs[event["Job ID"]].end = event["Completion Time"] / 1000
@@ -72,6 +72,17 @@ def load(log_dir: Path) -> tuple[dict[int, Job], dict[int, Stage]]:
                         if acc.get("Name") in ("time to initialize Python workers", "time to start Python workers"):
                             stage.python_init_ms += int(acc.get("Update") or 0)
     return jobs, stages
+
+
+def short_site(site: str) -> str:
+    """Call sites without the checkout and site-packages prefixes."""
+    for marker in ("/site-packages/", "/work/main/", "/readiness/"):
+        if marker in site:
+            head, _, tail = site.partition(" at ")
+            if marker in tail:
+                prefix = "readiness/" if marker == "/readiness/" else ""
+                site = f"{head} at {prefix}{tail.rsplit(marker, 1)[1]}" if tail else site
+    return site
 
 
 def _union(intervals: list[tuple[float, float]]) -> float:

@@ -1,6 +1,7 @@
 """Continuous ingest: every 5 minutes, Kafka -> bronze; an asset event when new report rows arrived."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from airflow.sdk import DAG, Asset, task, teardown
@@ -9,6 +10,8 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from readiness.orchestration import BRONZE_ASSET_NAME, BRONZE_ASSET_URI, default_args
 
 BRONZE = Asset(name=BRONZE_ASSET_NAME, uri=BRONZE_ASSET_URI, group="readiness")
+# The cadence is deployment configuration (read when the dag-processor parses this file).
+INGEST_CRON = os.environ.get("READINESS_INGEST_CRON", "*/5 * * * *")
 
 DOC_MD = """
 # Readiness ingest (every 5 minutes)
@@ -23,9 +26,11 @@ when something new arrived.
 | `check_silence` | `readiness.alerts.check_silence` | SLA-like check: posts an `ingest_silence` alert to the webhook once when no event has arrived for `READINESS_INGEST_SILENCE_HOURS` hours (default 24, 0 = off). |
 | `record_run` | `readiness.run_health.record_airflow_run` | Teardown: this run's row in `ops_pipeline_runs` (events in, bronze rows, dead letters, consumer lag per partition, Delta versions written). |
 
-**Schedule**: `*/5 * * * *` (CronTriggerTimetable), `catchup=False`: a missed tick is not
-replayed (the next run reads everything not yet ingested anyway). One run at a time
-(`max_active_runs=1`), and one ingest at a time across DAGs (a lock in `run_ingest`).
+**Schedule**: `*/5 * * * *` (CronTriggerTimetable, Asia/Ho_Chi_Minh; another cadence with
+`READINESS_INGEST_CRON` in the dag-processor's environment), `catchup=False`: a missed tick is
+not replayed (the next run reads everything not yet ingested anyway); `run_immediately=True`:
+a newly deployed DAG runs at once for the latest tick. One run at a time (`max_active_runs=1`),
+and one ingest at a time across DAGs (a lock in `run_ingest`).
 
 **Safe to rerun**: the checkpoint decides what is read; a rerun with nothing new writes nothing.
 """
@@ -81,7 +86,7 @@ with DAG(
     dag_id="readiness_ingest",
     description="Every 5 minutes: Kafka -> bronze; asset event bronze_report_events when new reports arrived",
     doc_md=DOC_MD,
-    schedule=CronTriggerTimetable("*/5 * * * *", timezone="Asia/Ho_Chi_Minh"),
+    schedule=CronTriggerTimetable(INGEST_CRON, timezone="Asia/Ho_Chi_Minh", run_immediately=True),
     catchup=False,
     max_active_runs=1,
     tags=["readiness", "spark", "delta", "ingest"],

@@ -132,6 +132,30 @@ def metadata_db_url(settings: Settings, environ: dict[str, str] | None = None) -
     return f"sqlite:///{Path(settings.airflow_home).resolve() / 'airflow.db'}"
 
 
+def check_db_driver(url: str, environ: dict[str, str] | None = None) -> None:
+    """Raise :class:`AirflowLocalError` early when the URL's drivers are not installed.
+
+    Airflow 3.1 opens the metadata database twice: with the URL's (sync) driver and with an async
+    engine whose URL it derives (``postgresql+asyncpg://``) unless
+    ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC`` says otherwise. PostgreSQL thus needs
+    ``psycopg2`` and ``asyncpg``.
+    """
+    import importlib.util
+
+    environ = os.environ if environ is None else environ
+    if not url.startswith("postgresql"):
+        return
+    needed = ["psycopg2"] if "+psycopg2" in url or "+" not in url.split("://")[0] else []
+    if not environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"):
+        needed.append("asyncpg")
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
+    if missing:
+        raise AirflowLocalError(
+            f"the PostgreSQL metadata database needs the Python package(s) {', '.join(missing)}, which are not "
+            "installed (Airflow 3.1 derives its async engine as postgresql+asyncpg://); add them to the "
+            "project's dependencies (e.g. asyncpg>=0.30) or set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC")
+
+
 def masked_db_url(url: str) -> str:
     """``url`` with its password replaced by ``***`` (for printing)."""
     import urllib.parse
@@ -226,13 +250,14 @@ def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def init_db(settings: Settings, dags_folder: Path | str | None = None, timeout: float = 600) -> float:
-    """Create or upgrade the SQLite metadata database (``airflow db migrate``; idempotent).
+    """Create or upgrade the metadata database (``airflow db migrate``; idempotent).
 
     Serialised with a file lock so concurrent callers do not migrate the same file at once.
     Returns the seconds taken.
     """
     home = settings.airflow_home
     home.mkdir(parents=True, exist_ok=True)
+    check_db_driver(metadata_db_url(settings))
     start = time.monotonic()
     with _migrate_lock(home):
         proc = subprocess.run(
@@ -646,6 +671,10 @@ class AirflowServices:
         run = self.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
         return run["dag_run_id"]
 
+    def pause(self, dag_id: str, paused: bool = True) -> None:
+        """Pause (or unpause) a DAG: no new scheduled runs; queued runs wait."""
+        self.api("PATCH", f"/dags/{dag_id}?update_mask=is_paused", {"is_paused": paused})
+
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.api("GET", f"/dags/{dag_id}/dagRuns?order_by=-run_after&limit=100")["dag_runs"]
 
@@ -669,7 +698,11 @@ class AirflowServices:
             if exc.code == 404:
                 return None
             raise
-        return entry.get("value")
+        value = entry.get("value")
+        if isinstance(value, str):  # some Airflow versions return the stored JSON text
+            with contextlib.suppress(ValueError):
+                return json.loads(value)
+        return value
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 1800, poll: float = 3) -> DagRunResult:
         """Until the run ends; its states and return-value XComs (mapped tasks: ``task[i]``)."""

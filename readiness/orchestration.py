@@ -142,8 +142,12 @@ def lake_versions(settings: Settings) -> dict[str, int]:
 
 
 def versions_written(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
-    """Tables whose version changed from ``before`` to ``after``, with the new version."""
-    return {t: v for t, v in sorted(after.items()) if before.get(t) != v}
+    """Tables whose version changed from ``before`` to ``after``, with the new version.
+
+    The run register (``ops_*``) is left out: other runs write it at any time. Another writer of
+    the same data tables in between would show up too; the period locks make that rare.
+    """
+    return {t: v for t, v in sorted(after.items()) if before.get(t) != v and not t.startswith("ops_")}
 
 
 def commit_actions(path: Path, after: int | None, upto: int | None) -> Iterator[dict]:
@@ -206,19 +210,19 @@ def periods_from_events(extras: Iterable[Mapping[str, Any] | None], requested: I
 # Locks
 
 
-_held: dict[str, int] = {}
+_held: dict[str, int] = {}  # locks this process holds: key -> depth
 _held_guard = threading.Lock()
 
 
 @contextlib.contextmanager
 def lock(settings: Settings, name: str, timeout: float = 4 * 3600, poll: float = 1.0) -> Iterator[Path]:
-    """An exclusive ``fcntl`` lock ``<var_dir>/locks/<name>.lock``, re-entrant within a process.
+    """An exclusive ``fcntl`` lock ``<var_dir>/locks/<name>.lock``, re-entrant within a thread.
 
     Waits up to ``timeout`` seconds (then ``TimeoutError``): a second ingest or a second rebuild of
     the same period waits for the first instead of racing it on the checkpoint or the partition.
     """
     path = Path(settings.var_dir) / "locks" / f"{name}.lock"
-    key = str(path.absolute())
+    key = f"{path.absolute()}@{threading.get_ident()}"  # re-entrant per thread; other threads wait
     with _held_guard:
         if _held.get(key):
             _held[key] += 1

@@ -269,6 +269,9 @@ def record_airflow_run(context: Mapping[str, Any], settings: Settings | None = N
     own = ti.task_id
     task_ids = [t for t in context["dag"].task_ids if t != own]
     xcoms = {t: ti.xcom_pull(task_ids=t) for t in task_ids}
+    params = context.get("params") or {}
+    if params.get("period_id"):  # the run's period, also when its tasks failed before returning
+        xcoms["params"] = {"period_id": params["period_id"]}
     states_by_run = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]) or {}
     states = {t: s for t, s in (states_by_run.get(dag_run.run_id) or {}).items() if t != own}
     try:

@@ -1,15 +1,27 @@
 """readiness.airflow_local: the environment, and run_dag driving real Airflow end to end."""
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from readiness.airflow_local import DAGS_FOLDER, DagRunFailed, airflow_env, run_dag
+from readiness.airflow_local import (DAGS_FOLDER, DagRunFailed, airflow_env, init_db, masked_db_url, metadata_db_url,
+                                     run_dag)
 from readiness.settings import PROJECT_ROOT, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _project_sqlite(monkeypatch):
+    """These tests use the SQLite database of their own AIRFLOW_HOME, whatever the shell exports."""
+    monkeypatch.delenv("READINESS_AIRFLOW_DB_URL", raising=False)
+    monkeypatch.delenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", raising=False)
 
 TWO_STEP_DAG = '''
 from datetime import timedelta
@@ -79,6 +91,26 @@ def test_airflow_env_points_at_the_project(tmp_path):
     assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith(str(home))
     assert airflow_env(settings, tmp_path / "dags")["AIRFLOW__CORE__DAGS_FOLDER"] == str(tmp_path / "dags")
+
+
+def test_metadata_db_url_precedence(tmp_path):
+    settings = load_settings(var_dir=tmp_path / "var")
+    sqlite = f"sqlite:///{(tmp_path / 'var' / 'airflow').resolve()}/airflow.db"
+    pg = "postgresql+psycopg2://airflow:pw@db:5432/airflow"
+    assert metadata_db_url(settings, {}) == sqlite
+    assert metadata_db_url(settings, {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg}) == pg  # e.g. docker/
+    # An inherited SQLite URL belongs to another AIRFLOW_HOME (e.g. `eval $(... env)`): ignored.
+    assert metadata_db_url(settings, {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:////elsewhere/airflow.db"}) == sqlite
+    assert metadata_db_url(settings, {"READINESS_AIRFLOW_DB_URL": pg,
+                                      "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://other/db"}) == pg
+    assert masked_db_url(pg) == "postgresql+psycopg2://airflow:***@db:5432/airflow"
+    assert masked_db_url(sqlite) == sqlite
+
+
+def test_airflow_env_uses_the_postgresql_url(tmp_path, monkeypatch):
+    pg = "postgresql+psycopg2://airflow:pw@127.0.0.1:5432/airflow"
+    monkeypatch.setenv("READINESS_AIRFLOW_DB_URL", pg)
+    assert airflow_env(load_settings(var_dir=tmp_path))["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == pg
 
 
 def test_airflow_env_rebuilds_the_same_settings_in_a_task(tmp_path):
@@ -158,3 +190,91 @@ def test_run_dag_rejects_unknown_dag_and_bad_conf(airflow_sandbox):
     # The project's DAG validates period_id against its Param before anything runs.
     with pytest.raises(DagRunFailed, match="period_id"):
         run_dag(settings, "readiness_period_pipeline", {"period_id": "2025Q5"}, timeout=120)
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL metadata database (the switch for the UI and the docker/ deployment)
+
+
+def _pg_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    """A throw-away PostgreSQL cluster on a free loopback port (skipped if PostgreSQL is not installed)."""
+    from conftest import free_port
+
+    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed")
+    as_user: list[str] = []
+    root = tmp_path_factory.mktemp("postgres")
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as `postgres`, outside pytest's 0700 tmp
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser")
+        as_user = ["runuser", "-u", "postgres", "--"]
+        root = Path(tempfile.mkdtemp(prefix="readiness-pg-"))
+        shutil.chown(root, "postgres")
+    data, port = root / "data", free_port()
+    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "airflow", "-A", "trust", "-E", "UTF8"],
+                   check=True, capture_output=True, timeout=120)
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "pg.log"), "-w", "start"],
+                   check=True, capture_output=True, timeout=120)
+    try:
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=port, user="airflow", dbname="postgres")
+        conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
+        conn.cursor().execute("CREATE DATABASE airflow")
+        conn.close()
+        yield f"postgresql+psycopg2://airflow@127.0.0.1:{port}/airflow"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True, timeout=120)
+        if as_user:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgresql_without_its_async_driver_is_refused_with_the_reason(monkeypatch):
+    from readiness.airflow_local import AirflowLocalError, check_db_driver
+
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(AirflowLocalError, match="needs the Python package.*asyncpg"):
+        check_db_driver("postgresql+psycopg2://airflow:pw@db/airflow", {})
+    check_db_driver("sqlite:////tmp/airflow.db", {})  # SQLite: nothing to check
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_postgresql_metadata_database(postgres, airflow_sandbox, tmp_path, monkeypatch):
+    """READINESS_AIRFLOW_DB_URL switches the metadata database: migrate, then run a DAG on it."""
+    import importlib.util
+
+    import psycopg2
+
+    if importlib.util.find_spec("asyncpg") is None:
+        pytest.skip("Airflow 3.1 on PostgreSQL needs asyncpg, which is not among the project's dependencies yet")
+
+    _, dags, root = airflow_sandbox
+    settings = load_settings(var_dir=tmp_path / "var")
+    monkeypatch.setenv("READINESS_AIRFLOW_DB_URL", postgres)
+    start = time.monotonic()
+    init_db(settings, dags)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_dag(settings, "two_step", {"out_dir": str(out_dir)}, timeout=300, dags_folder=dags)
+    print(f"\nPostgreSQL: migrate + one DAG run in {time.monotonic() - start:.0f}s")
+    assert result.state == "success"
+    assert not (settings.airflow_home / "airflow.db").exists()  # nothing went to SQLite
+    conn = psycopg2.connect(postgres.replace("postgresql+psycopg2", "postgresql"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT state FROM dag_run WHERE dag_id = 'two_step' AND run_id = %s", (result.run_id,))
+            assert cur.fetchone() == ("success",)
+    finally:
+        conn.close()

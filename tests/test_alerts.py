@@ -44,7 +44,8 @@ class RecordingWebhook:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
 
     @property
     def url(self) -> str:
@@ -147,6 +148,7 @@ def test_failure_alert_takes_the_period_of_a_mapped_task():
 
 def test_failure_callback_never_raises(monkeypatch):
     monkeypatch.setenv("READINESS_WEBHOOK_URL", "http://127.0.0.1:9/none")
+    monkeypatch.setattr(alerts.time, "sleep", lambda seconds: None)  # no waiting between the attempts
     alerts.task_failure_callback({})  # nothing usable in the context: logged, not raised
 
 

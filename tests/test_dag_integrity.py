@@ -1,5 +1,12 @@
 """DAG policy: every DAG in dags/ parses, and follows the platform's conventions.
 
+The policy, enforced on every DAG file: no import errors and no heavy import at parse time
+(checked statically and in a fresh interpreter), ``catchup`` passed explicitly (False), tags,
+an owner on every task, ``max_active_runs=1``, retries >= 2 with a delay of at least a minute,
+the failure alert (``readiness.alerts.task_failure_callback``) on every task, a Markdown
+``doc_md``, one XCom per task, and a final ``record_run`` teardown task that writes the run's
+row to ``ops_pipeline_runs``.
+
 The DAGs are parsed with Airflow's own ``DagBag`` (as the dag-processor does), in a
 throw-away ``AIRFLOW_HOME``. The DAG ids for parametrisation are read statically from the
 files (no Airflow import at collection time); ``test_parametrisation_covers_every_dag``
@@ -8,7 +15,11 @@ guarantees that list matches what the DagBag found.
 from __future__ import annotations
 
 import ast
+import json
 import os
+import subprocess
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -61,7 +72,13 @@ def dagbag(tmp_path_factory):
 
 def test_dags_folder_has_dags():
     assert DAG_FILES, f"no DAG files in {DAGS_FOLDER}"
-    assert "readiness_period_pipeline" in DAG_IDS
+    assert {"readiness_period_pipeline", "readiness_ingest", "readiness_refresh_changed", "readiness_period_close",
+            "readiness_reprocess"} <= set(DAG_IDS)
+
+
+def test_one_dag_per_file():
+    per_file = {path.name: sorted(_dag_calls(path)) for path in DAG_FILES}
+    assert all(len(ids) == 1 for ids in per_file.values()), per_file
 
 
 def test_no_import_errors(dagbag):
@@ -86,6 +103,41 @@ def test_no_heavy_imports_at_parse_time(path):
             names = [node.module]
         heavy += [n for n in names if n.split(".")[0] in HEAVY_MODULES or n.startswith(HEAVY_MODULES)]
     assert not heavy, f"{path.name} imports {heavy} at module level"
+
+
+PARSE_PROBE = """
+import json, sys
+from airflow.models.dagbag import DagBag
+
+heavy = {heavy}
+result = {{}}
+for path in sys.argv[1:]:
+    bag = DagBag(dag_folder=path, include_examples=False)
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in heavy or m.startswith("readiness.pipeline"))
+    result[path] = {{"dags": sorted(bag.dag_ids), "errors": list(bag.import_errors), "heavy": loaded}}
+print(json.dumps(result))
+"""
+
+
+@pytest.fixture(scope="module")
+def parsed_one_by_one(tmp_path_factory):
+    """Each DAG file parsed in turn by a fresh interpreter, as the dag-processor does, with the
+    engine modules loaded after each (the first file that pulls one in is the culprit)."""
+    tmp = tmp_path_factory.mktemp("parse-probe")
+    env = airflow_env(load_settings(var_dir=tmp))
+    probe = PARSE_PROBE.format(heavy=repr({m for m in HEAVY_MODULES if "." not in m}))
+    out = subprocess.run([sys.executable, "-c", probe, *map(str, DAG_FILES)], env=env, cwd=tmp,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_parsing_loads_no_engine(path, parsed_one_by_one):
+    """What the dag-processor imports when it parses a file: no Spark, Delta, GX, Kafka client, pandas."""
+    result = parsed_one_by_one[str(path)]
+    assert result["dags"] and not result["errors"]
+    assert result["heavy"] == [], f"parsing {path.name} imported {result['heavy'][:10]}"
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
@@ -120,6 +172,43 @@ class TestDagPolicy:
     def test_documented(self, dagbag, dag_id):
         doc = dagbag.dags[dag_id].doc_md
         assert doc and doc.strip(), f"{dag_id} has no doc_md"
+        assert doc.lstrip().startswith("# "), f"{dag_id}: doc_md should be Markdown with a title"
+        assert dagbag.dags[dag_id].description, f"{dag_id} has no description"
+
+    def test_retries_wait_between_attempts(self, dagbag, dag_id):
+        dag = dagbag.dags[dag_id]
+        short = {t.task_id: t.retry_delay for t in dag.tasks if t.retry_delay < timedelta(minutes=1)}
+        assert not short, f"{dag_id}: retry_delay under a minute: {short}"
+
+    def test_failure_alert_on_every_task(self, dagbag, dag_id):
+        from readiness.alerts import task_failure_callback
+
+        dag = dagbag.dags[dag_id]
+        def callbacks(task) -> list:  # a mapped task keeps the callback as given, not as a list
+            value = task.on_failure_callback or []
+            return [value] if callable(value) else list(value)
+
+        missing = [t.task_id for t in dag.tasks if task_failure_callback not in callbacks(t)]
+        assert not missing, f"{dag_id}: tasks without the webhook failure callback: {missing}"
+
+    def test_execution_timeout(self, dagbag, dag_id):
+        dag = dagbag.dags[dag_id]
+        missing = [t.task_id for t in dag.tasks if t.execution_timeout is None]
+        assert not missing, f"{dag_id}: tasks without an execution_timeout: {missing}"
+
+    def test_each_task_returns_its_result_as_one_xcom(self, dagbag, dag_id):
+        dag = dagbag.dags[dag_id]
+        assert all(getattr(t, "multiple_outputs", False) is False for t in dag.tasks)
+
+    def test_final_record_run_teardown(self, dagbag, dag_id):
+        """Every pipeline DAG ends with record_run, a teardown task downstream of every other task:
+        it runs when a task failed, and does not decide the run's state."""
+        dag = dagbag.dags[dag_id]
+        assert "record_run" in dag.task_ids, f"{dag_id} has no record_run task"
+        record = dag.get_task("record_run")
+        assert record.is_teardown and not record.on_failure_fail_dagrun
+        assert not record.downstream_task_ids
+        assert record.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"record_run"}
 
 
 class TestReadinessPeriodPipeline:
@@ -130,14 +219,12 @@ class TestReadinessPeriodPipeline:
         return dagbag.dags[self.DAG_ID]
 
     def test_tasks_and_dependencies(self, dag):
-        assert set(dag.task_ids) == {"ingest_reports", "validate_batch", "publish_tables"}
+        assert set(dag.task_ids) == {"ingest_reports", "validate_batch", "publish_tables", "record_run"}
         edges = {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
-        assert edges == {("ingest_reports", "validate_batch"), ("validate_batch", "publish_tables")}
+        assert edges == {("ingest_reports", "validate_batch"), ("validate_batch", "publish_tables"),
+                         ("publish_tables", "record_run")}
 
-    def test_each_task_returns_its_counts_as_one_xcom(self, dag):
-        assert all(t.multiple_outputs is False for t in dag.tasks)
-
-    def test_manual_trigger_only_for_now(self, dag):
+    def test_manual_trigger(self, dag):
         assert dag.timetable.summary == "None"
 
     def test_period_id_param(self, dag):
@@ -154,5 +241,100 @@ class TestReadinessPeriodPipeline:
         """validate_batch and publish_tables get the run's period_id through a template."""
         for task_id in ("validate_batch", "publish_tables"):
             op_args = dag.get_task(task_id).op_args
-            assert op_args == ["{{ params.period_id }}"] or list(op_args) == ["{{ params.period_id }}"]
+            assert list(op_args) == ["{{ params.period_id }}"]
         assert not dag.get_task("ingest_reports").op_args
+
+
+def _edges(dag) -> set[tuple[str, str]]:
+    return {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
+
+
+class TestReadinessIngest:
+    def test_every_five_minutes_in_hanoi_time(self, dagbag):
+        from airflow.timetables.trigger import CronTriggerTimetable
+
+        dag = dagbag.dags["readiness_ingest"]
+        assert isinstance(dag.timetable, CronTriggerTimetable)
+        assert dag.timetable.summary == "*/5 * * * *"
+        assert str(dag.timetable._timezone.name) == "Asia/Ho_Chi_Minh"
+
+    def test_tasks(self, dagbag):
+        dag = dagbag.dags["readiness_ingest"]
+        assert _edges(dag) == {("ingest_reports", "announce_bronze"), ("ingest_reports", "check_silence"),
+                               ("announce_bronze", "record_run"), ("check_silence", "record_run")}
+
+    def test_only_announce_bronze_emits_the_bronze_asset(self, dagbag):
+        dag = dagbag.dags["readiness_ingest"]
+        outlets = {t.task_id: [o.name for o in t.outlets] for t in dag.tasks if t.outlets}
+        assert outlets == {"announce_bronze": ["bronze_report_events"]}
+
+
+class TestReadinessRefreshChanged:
+    def test_scheduled_on_the_asset_the_ingest_emits(self, dagbag):
+        from airflow.sdk import Asset
+
+        dag = dagbag.dags["readiness_refresh_changed"]
+        announce = dagbag.dags["readiness_ingest"].get_task("announce_bronze")
+        assert dag.timetable.summary == "Asset"
+        [asset] = [a for _, a in dag.timetable.asset_condition.iter_assets()]
+        assert isinstance(asset, Asset)
+        assert (asset.name, asset.uri) == (announce.outlets[0].name, announce.outlets[0].uri)
+
+    def test_one_mapped_refresh_per_period(self, dagbag):
+        dag = dagbag.dags["readiness_refresh_changed"]
+        assert _edges(dag) == {("find_changed_periods", "refresh_period"), ("refresh_period", "record_run")}
+        refresh = dag.get_task("refresh_period")
+        assert type(refresh).__name__.endswith("MappedOperator")
+        assert refresh.partial_kwargs.get("max_active_tis_per_dagrun") == 1
+
+    def test_periods_param_for_manual_runs(self, dagbag):
+        from airflow.exceptions import ParamValidationError
+
+        param = dagbag.dags["readiness_refresh_changed"].params.get_param("periods")
+        assert param.resolve(["2026Q3", "2026"]) == ["2026Q3", "2026"]
+        with pytest.raises(ParamValidationError):
+            param.resolve(["2026Q9"])
+
+
+class TestReadinessPeriodClose:
+    @pytest.fixture()
+    def dag(self, dagbag):
+        return dagbag.dags["readiness_period_close"]
+
+    def test_daily_at_one_in_hanoi(self, dag):
+        from airflow.timetables.trigger import CronTriggerTimetable
+
+        assert isinstance(dag.timetable, CronTriggerTimetable)
+        assert dag.timetable.summary == "0 1 * * *"
+        assert str(dag.timetable._timezone.name) == "Asia/Ho_Chi_Minh"
+
+    def test_short_circuit_then_close(self, dag):
+        assert type(dag.get_task("periods_due")).__name__ == "_ShortCircuitDecoratedOperator"
+        assert dag.get_task("periods_due").ignore_downstream_trigger_rules is True
+        assert _edges(dag) == {("periods_due", "ingest_reports"), ("periods_due", "close_period"),
+                               ("ingest_reports", "close_period"), ("close_period", "alert_missing_units"),
+                               ("alert_missing_units", "record_run")}
+        assert type(dag.get_task("close_period")).__name__.endswith("MappedOperator")
+
+    def test_params(self, dag):
+        from airflow.exceptions import ParamValidationError
+
+        assert dag.params.get_param("period_id").resolve(None) is None
+        assert dag.params.get_param("period_id").resolve("2026Q3") == "2026Q3"
+        with pytest.raises(ParamValidationError):
+            dag.params.get_param("period_id").resolve("Q3-2026")
+        assert dag.params.get_param("refreeze").resolve(False) is False
+
+
+class TestReadinessReprocess:
+    def test_params(self, dagbag):
+        from airflow.exceptions import ParamValidationError
+
+        dag = dagbag.dags["readiness_reprocess"]
+        assert dag.timetable.summary == "None"
+        assert _edges(dag) == {("rebuild_period", "record_run")}
+        with pytest.raises(ParamValidationError):
+            dag.params.get_param("period_id").resolve(None)  # required
+        assert dag.params.get_param("methodology_version").resolve(None) is None
+        assert dag.params.get_param("methodology_version").resolve("ict-index.v1") == "ict-index.v1"
+        assert dag.params.get_param("refreeze").resolve(True) is True

@@ -3,25 +3,30 @@
 One module-scoped Airflow (api-server + scheduler + dag-processor in a temporary AIRFLOW_HOME)
 serves every test here:
 
-1. reports are published to the test broker, then ``readiness_ingest`` is triggered through the
-   REST API; its asset event schedules ``readiness_refresh_changed``, which publishes gold for
-   each period that received events;
-2. ``readiness_reprocess`` reruns a period: the gold tables keep their content and Delta versions;
-3. ``readiness_period_close`` closes the period: the gold versions are recorded in
-   ``gold_period_freezes`` and the units still missing are posted to the webhook;
+1. reports are published to the test broker; the scheduler starts ``readiness_ingest`` on its
+   schedule (as soon as the DAG is loaded); its asset event schedules ``readiness_refresh_changed``, which publishes
+   gold for each period that received events;
+2. ``readiness_reprocess`` (triggered through the REST API) reruns a period: the gold tables keep
+   their content and Delta versions;
+3. ``readiness_period_close`` (REST API, ``period_id`` param) closes the period at the same time:
+   the gold versions are recorded in ``gold_period_freezes`` and the units still missing are
+   posted to the webhook;
 4. ``readiness_reprocess`` with an unknown methodology fails: the failure callback posts the DAG,
    task, run, period and error to the webhook (a local HTTP server);
-5. every run left one row in ``ops_pipeline_runs``, which ``readiness status`` prints.
+5. every run left one row in ``ops_pipeline_runs``, which ``readiness status`` prints;
+6. then, in this process: the consumer lag from the real checkpoint, and a later publish after the
+   close: gold differs, readers of the frozen versions still see what was published at the close.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from datetime import datetime, timezone
 
 import pytest
 
-from readiness import lake
+from readiness import lake, orchestration as orch
 from readiness.airflow_local import AirflowServices
 from readiness.orchestration import FREEZES, lake_versions
 from readiness.producer import ReportProducer
@@ -90,7 +95,10 @@ def airflow(isolated, webhook, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # the project's SQLite under the temporary AIRFLOW_HOME
         mp.delenv("READINESS_AIRFLOW_DB_URL", raising=False)
         mp.delenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", raising=False)
-        services = AirflowServices(settings, port=free_port(), log_server_port=free_port())
+        # Yearly instead of every 5 minutes: the schedule starts exactly one run (run_immediately),
+        # and no tick adds runs while the other DAGs are tested.
+        services = AirflowServices(settings, port=free_port(), log_server_port=free_port(),
+                                   extra_env={"READINESS_INGEST_CRON": "0 0 1 1 *"})
     started = time.monotonic()
     with services:
         services.wait_for_dags(DAG_IDS)
@@ -113,34 +121,32 @@ def wait_for_dag_run(services: AirflowServices, dag_id: str, timeout: float = 60
 
 @pytest.fixture(scope="module")
 def published(airflow):
-    """Ingest through the scheduler; the bronze asset event triggers the refresh of both periods."""
+    """The schedule starts ``readiness_ingest`` as soon as the DAG is loaded (``run_immediately``:
+    the latest tick); its bronze asset event triggers the refresh of both periods."""
     settings, services = airflow
     start = time.monotonic()
-    run_id = services.trigger("readiness_ingest")
-    ingest = services.wait_for_run("readiness_ingest", run_id, timeout=600)
-    refresh = wait_for_dag_run(services, "readiness_refresh_changed", timeout=600)
-    print(f"ingest + asset-triggered refresh: {time.monotonic() - start:.0f}s")
-    # The schedule may also have started an ingest run as the DAG was unpaused: the checkpoint
-    # makes whichever runs second find nothing new.
-    ingests = [services.wait_for_run("readiness_ingest", r["dag_run_id"], timeout=600)
-               for r in services.runs("readiness_ingest")]
-    return ingest, ingests, refresh
+    first = wait_for_dag_run(services, "readiness_ingest", timeout=900)
+    refresh = wait_for_dag_run(services, "readiness_refresh_changed", timeout=900)
+    print(f"scheduled ingest + asset-triggered refresh: {time.monotonic() - start:.0f}s")
+    ingests = [services.wait_for_run("readiness_ingest", r["dag_run_id"], timeout=60)
+               for r in services.runs("readiness_ingest") if r["state"] in ("success", "failed")]
+    return first, ingests, refresh
 
 
 def test_ingest_then_asset_triggered_refresh_publishes_gold(airflow, published, spark):
     settings, _ = airflow
-    ingest, ingests, refresh = published
-    assert ingest.state == "success", ingest
-    assert all(r.state == "success" for r in ingests)
-    counts = [r.xcom["ingest_reports"] for r in ingests]
-    assert sum(c["events_in"] for c in counts) == len(REPORTS) + 1
-    assert sum(c["bronze_rows"] for c in counts) == len(REPORTS)
-    assert sum(c["dead_letters"] for c in counts) == 1
-    # Exactly one ingest run saw new rows and emitted the bronze asset event; the others skipped it.
-    announcing = [r for r in ingests if r.task_states["announce_bronze"] == "success"]
-    assert len(announcing) == 1
-    assert announcing[0].xcom["announce_bronze"] == [Q2, Q3]
-    assert all(r.task_states["announce_bronze"] == "skipped" for r in ingests if r not in announcing)
+    first, ingests, refresh = published
+    assert [r.run_id for r in ingests] == [first.run_id]  # one run: the schedule's
+    assert first.run_id.startswith("scheduled__")
+    assert first.state == "success", first
+    counts = first.xcom["ingest_reports"]
+    assert (counts["events_in"], counts["bronze_rows"], counts["dead_letters"]) == (len(REPORTS) + 1, len(REPORTS), 1)
+    assert counts["periods"] == [Q2, Q3]
+    # New report rows arrived: announce_bronze emitted the asset event with the periods.
+    assert first.task_states == {"ingest_reports": "success", "announce_bronze": "success",
+                                 "check_silence": "success", "record_run": "success"}
+    assert first.xcom["announce_bronze"] == [Q2, Q3]
+    assert first.xcom["check_silence"]["silent"] is False
 
     assert refresh.state == "success", refresh
     assert refresh.xcom["find_changed_periods"] == [Q2, Q3]
@@ -230,15 +236,16 @@ def test_every_run_has_one_row_in_ops_pipeline_runs(airflow, published, reruns, 
     assert len(by_run) == len(rows)  # one row per run
 
     ingest_rows = [by_run[(r.dag_id, r.run_id)] for r in ingests]
-    assert sum(r["events_in"] for r in ingest_rows) == len(REPORTS) + 1
-    assert sum(r["dead_letters"] for r in ingest_rows) == 1
+    assert [(r["events_in"], r["bronze_rows"], r["dead_letters"], r["periods"]) for r in ingest_rows] == [
+        (len(REPORTS) + 1, len(REPORTS), 1, [Q2, Q3])]
     assert all(sum(r["consumer_lag"].values()) == 0 for r in ingest_rows)
     assert any(k.startswith(f"{settings.topic_reports}:") for k in ingest_rows[0]["consumer_lag"])
     refreshed = by_run[(refresh.dag_id, refresh.run_id)]
     assert (refreshed["state"], refreshed["periods"]) == ("success", [Q2, Q3])
     assert (refreshed["events_validated"], refreshed["events_accepted"], refreshed["events_quarantined"]) == (5, 4, 1)
     assert {"silver_indicator_values", "gold_indicator_values"} <= set(refreshed["delta_versions"])
-    assert by_run[(failing.dag_id, failing.run_id)]["state"] == "failed"
+    assert (by_run[(failing.dag_id, failing.run_id)]["state"], by_run[(failing.dag_id, failing.run_id)]["periods"]) == (
+        "failed", [Q3])
     assert by_run[(close.dag_id, close.run_id)]["delta_versions"].get(FREEZES) is not None
 
     now = datetime.now(timezone.utc)
@@ -248,3 +255,102 @@ def test_every_run_has_one_row_in_ops_pipeline_runs(airflow, published, reruns, 
     with capsys.disabled():
         print("\n" + format_runs(rows[:6], settings.timezone))
         print(format_freshness([r for r in fresh.values() if r["events"]], now, settings.timezone))
+
+
+# --------------------------------------------------------------------------------------------
+# After the Airflow runs, in this process: lag, freeze semantics, the run register's MERGE
+
+
+CORRECTION = {**REPORTS[1], "event_id": "00000000-0000-4000-8000-000000000099", "revision": 1,
+              "values": [ratio("computers_per_100_staff", 45, 50)]}
+Q3_38_COMPUTERS = ("basis = 'as_reported' AND province_code = '38' AND indicator_code = 'computers_per_100_staff'")
+
+
+@pytest.fixture(scope="module")
+def lag(airflow, reruns):
+    """The committed offsets, then the lag once a correction is on Kafka but not yet ingested."""
+    from readiness.run_health import committed_offsets, ingest_lag
+
+    settings, _ = airflow
+    committed = committed_offsets(settings.checkpoint_dir / "ingest_reports")
+    with ReportProducer(settings) as producer:
+        assert producer.publish_reports([CORRECTION]).not_acknowledged == 0
+    return committed, ingest_lag(settings)
+
+
+def test_consumer_lag_from_the_real_checkpoint(airflow, lag):
+    settings, _ = airflow
+    committed, pending = lag
+    assert sum(committed[settings.topic_reports].values()) == len(REPORTS) + 1
+    assert {f"{settings.topic_reports}:{p}" for p in range(settings.topic_partitions)} <= set(pending)
+    assert sum(pending.values()) == 1  # the correction, on Kafka, not yet ingested
+
+
+def test_freezing_again_keeps_the_first_freeze(airflow, reruns):
+    settings, _ = airflow
+    _, _, close, _ = reruns
+    again = orch.freeze_period(settings, Q3, "test-freeze-again")
+    first = close.xcom["close_period[0]"]["freeze"]
+    assert again["frozen"] is False
+    assert (again["versions"], again["frozen_at"]) == (first["versions"], first["frozen_at"])
+
+
+def test_later_publishes_leave_the_frozen_version_readable(airflow, reruns, spark):
+    """After the close, a later publish of the period changes gold; readers of the closed period
+    still get what was published at the close, through the recorded versions."""
+    from pyspark.sql import functions as F
+
+    settings, _ = airflow
+    _, _, close, _ = reruns
+    frozen_versions = close.xcom["close_period[0]"]["freeze"]["versions"]
+    current = lake.read(spark, settings, GOLD_VALUES).where(f"period_id = '{Q3}'")
+    published = current.where(Q3_38_COMPUTERS).collect()[0]["value"]
+    assert published == pytest.approx((90 + 30) / 150 * 100)
+    # A later publish of Q3 (what a rebuild after the correction writes): 38's value changes.
+    later = current.withColumn("value", F.when(F.expr(Q3_38_COMPUTERS), F.lit(90.0)).otherwise(F.col("value")))
+    assert lake.replace_partition(later, settings, GOLD_VALUES, "period_id", Q3)
+    assert lake.read(spark, settings, GOLD_VALUES).where(f"period_id = '{Q3}' AND {Q3_38_COMPUTERS}").collect()[0][
+        "value"] == 90.0
+    assert orch.frozen_versions(settings, Q3) == frozen_versions
+    [row] = orch.read_frozen(settings, GOLD_VALUES, Q3).where(Q3_38_COMPUTERS).collect()
+    assert row["value"] == pytest.approx(published)
+    # A deliberate refreeze (readiness_reprocess with refreeze=true) records the current versions.
+    refrozen = orch.freeze_period(settings, Q3, "test-refreeze", refreeze=True)
+    assert refrozen["frozen"] is True and refrozen["versions"][GOLD_VALUES] == frozen_versions[GOLD_VALUES] + 1
+    [row] = orch.read_frozen(settings, GOLD_VALUES, Q3).where(Q3_38_COMPUTERS).collect()
+    assert row["value"] == 90.0
+
+
+def test_recording_a_run_again_keeps_one_row(airflow, reruns):
+    from readiness.run_health import OPS_RUNS, record_run, recent_runs
+
+    settings, _ = airflow
+    _, reprocess, _, _ = reruns
+    [row] = [r for r in recent_runs(settings, 50) if r["run_id"] == reprocess.run_id]
+    version = lake_versions(settings)[OPS_RUNS]
+    record_run(settings, {**row, "state": "failed", "task_states": {"rebuild_period": "failed"}})
+    rows = [r for r in recent_runs(settings, 50) if r["run_id"] == reprocess.run_id]
+    assert [(r["state"], r["task_states"]) for r in rows] == [("failed", {"rebuild_period": "failed"})]
+    assert lake_versions(settings)[OPS_RUNS] == version + 1  # one MERGE commit
+
+
+def test_readiness_status_prints_runs_lag_and_freshness(airflow, published, reruns):
+    """``readiness status`` (the subcommand ``run_health.register`` adds), run as a user would."""
+    import subprocess
+    import sys
+
+    from readiness.airflow_local import readiness_env
+
+    settings, _ = airflow
+    _, _, refresh = published
+    env = {**os.environ, **readiness_env(settings)}
+    out = subprocess.run([sys.executable, "-m", "readiness.run_health", "status", "--runs", "6"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout
+    assert text.startswith("Pipeline runs (ops_pipeline_runs, latest 6; times Asia/Ho_Chi_Minh)")
+    assert refresh.run_id in text and "readiness_period_close" in text
+    assert "Consumer lag now (topic end offsets - ingest checkpoint):" in text
+    assert "Freshness per province (times Asia/Ho_Chi_Minh" in text
+    assert "Thanh Hóa" in text
+    print("\n$ readiness status --runs 6\n" + text)
