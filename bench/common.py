@@ -72,11 +72,16 @@ def ensure_topic(settings: Settings) -> None:
 # -- memory ------------------------------------------------------------------------------------
 
 class TreeRssSampler:
-    """Samples the summed RSS of a process and all its descendants (Spark JVM, Python workers)
-    every ``interval`` seconds in a background thread; ``peak`` is the largest sum seen, in bytes.
+    """Samples a process and all its descendants (Spark JVM, Python workers) every ``interval``
+    seconds in a background thread.
 
-    A sum of RSS counts pages shared between processes more than once, so it is an upper bound
-    of the memory the tree needs; it is what a container's limit would have to allow for.
+    - ``peak``: the largest summed RSS seen, in bytes. A sum of RSS counts pages shared between
+      processes more than once, so it is an upper bound of what the tree needs (what a container's
+      memory limit would have to allow).
+    - ``cpu_seconds``: user + system CPU time of every process seen, as last sampled (a process's
+      last ``interval`` before it exits is missed). CPU time stretches much less than wall time when
+      other work competes for the cores.
+    - ``mean_load``: the mean 1-minute load average while the tree ran.
     """
 
     def __init__(self, pid: int, interval: float = 0.1) -> None:
@@ -84,10 +89,20 @@ class TreeRssSampler:
         self.interval = interval
         self.peak = 0
         self.samples = 0
+        self._cpu: dict[tuple[int, float], float] = {}
+        self._loads: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _tree_rss(self) -> int:
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self._cpu.values())
+
+    @property
+    def mean_load(self) -> float:
+        return sum(self._loads) / len(self._loads) if self._loads else float(os.getloadavg()[0])
+
+    def _sample(self) -> int:
         try:
             root = psutil.Process(self.pid)
             procs = [root, *root.children(recursive=True)]
@@ -96,12 +111,17 @@ class TreeRssSampler:
         total = 0
         for proc in procs:
             with contextlib.suppress(psutil.Error):
-                total += proc.memory_info().rss
+                with proc.oneshot():
+                    total += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    self._cpu[(proc.pid, proc.create_time())] = times.user + times.system
         return total
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._tree_rss())
+            self.peak = max(self.peak, self._sample())
+            if self.samples % 10 == 0:
+                self._loads.append(os.getloadavg()[0])
             self.samples += 1
             self._stop.wait(self.interval)
 
@@ -115,9 +135,10 @@ class TreeRssSampler:
 
 
 def run_measured(cmd: list[str], timeout: float, env: dict[str, str] | None = None,
-                 log_path: Path | None = None) -> tuple[int | None, float, int]:
+                 log_path: Path | None = None) -> tuple[int | None, float, TreeRssSampler]:
     """Run ``cmd`` in a fresh process group; return (exit code or None on timeout, wall seconds,
-    peak tree RSS in bytes). On timeout the whole group is killed (it is ours: we started it)."""
+    the sampler: peak tree RSS, CPU seconds, mean load). On timeout the whole group is killed (it
+    is ours: we started it)."""
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:
         started = time.perf_counter()
@@ -129,7 +150,7 @@ def run_measured(cmd: list[str], timeout: float, env: dict[str, str] | None = No
             except subprocess.TimeoutExpired:
                 code = None
                 kill_group(proc)
-        return code, time.perf_counter() - started, sampler.peak
+        return code, time.perf_counter() - started, sampler
     finally:
         if log_path:
             log.close()  # type: ignore[union-attr]

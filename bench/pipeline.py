@@ -112,9 +112,10 @@ def run_pipeline_worker(settings: Settings, periods: list[str], work: Path, time
     Path(config["event_log_dir"]).mkdir(parents=True, exist_ok=True)
     config_path = work / f"{tag}-config.json"
     config_path.write_text(json.dumps(config))
-    code, wall, peak = run_measured([PYTHON, "-m", "bench.pipeline_worker", str(config_path)], timeout,
-                                    log_path=work / f"{tag}.log")
-    out: dict = {"exit_code": code, "process_wall_s": wall, "peak_rss_bytes": peak, "timeout_s": timeout,
+    code, wall, sampled = run_measured([PYTHON, "-m", "bench.pipeline_worker", str(config_path)], timeout,
+                                       log_path=work / f"{tag}.log")
+    out: dict = {"exit_code": code, "process_wall_s": wall, "peak_rss_bytes": sampled.peak,
+                 "cpu_s": sampled.cpu_seconds, "mean_load": sampled.mean_load, "timeout_s": timeout,
                  "work_dir": str(work), "config": config}
     if code == 0:
         out.update(json.loads(Path(config["result"]).read_text()))
@@ -126,9 +127,10 @@ def run_duckdb_worker(mode: str, work: Path, timeout: float, periods: list[str],
               "result": str(work / f"duckdb-{mode}-result.json"), "dump": str(work / f"duckdb-{mode}-rows.json")}
     config_path = work / f"duckdb-{mode}-config.json"
     config_path.write_text(json.dumps(config))
-    code, wall, peak = run_measured([PYTHON, "-m", "bench.duckdb_worker", str(config_path)], timeout,
-                                    log_path=work / f"duckdb-{mode}.log")
-    out: dict = {"exit_code": code, "process_wall_s": wall, "peak_rss_bytes": peak}
+    code, wall, sampled = run_measured([PYTHON, "-m", "bench.duckdb_worker", str(config_path)], timeout,
+                                       log_path=work / f"duckdb-{mode}.log")
+    out: dict = {"exit_code": code, "process_wall_s": wall, "peak_rss_bytes": sampled.peak,
+                 "cpu_s": sampled.cpu_seconds, "mean_load": sampled.mean_load}
     if code == 0:
         out.update(json.loads(Path(config["result"]).read_text()))
     return out

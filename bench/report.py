@@ -149,14 +149,14 @@ def pipeline_section(s: dict, plot_name: str) -> list[str]:
              "Its rows are compared with the pipeline's `gold_indicator_values`. The baseline does less than "
              "the pipeline: no bronze/silver/quarantine tables, no Great Expectations report, no index, "
              "ranking or completeness tables, no Delta versions or idempotent writes.", ""]
-    rows, spark_rows, agreement = [], [], []
+    rows, res_rows, spark_rows, agreement = [], [], [], []
     for r in d["sizes"]:
         p, inp = r["pipeline"], r["input"]
         label = _size_label(r)
         if p.get("exit_code") != 0:
             why = (f"**did not finish within {p['timeout_s']:.0f} s** (stopped)" if p.get("exit_code") is None
                    else f"**failed** (exit {p['exit_code']})")
-            rows.append([label, f"{inp['reports']:,}", f"{inp['value_rows']:,}", why] + ["-"] * 8)
+            rows.append([label, f"{inp['reports']:,}", f"{inp['value_rows']:,}", why] + ["-"] * 6)
             continue
         st = p["stage_seconds"]
         dq, de = r.get("duckdb_parquet", {}), r.get("duckdb_e2e", {})
@@ -166,11 +166,16 @@ def pipeline_section(s: dict, plot_name: str) -> list[str]:
             label, f"{inp['reports']:,}", f"{inp['value_rows']:,}",
             f"**{p['pipeline_s']:,.1f}** ({st.get('ingest', 0):,.1f} / {st.get('validate', 0):,.1f} / "
             f"{st.get('aggregate', 0):,.1f})",
-            _f(p["spark_start_s"]), f"{p['peak_rss_bytes'] / MiB:,.0f}",
+            _f(p["spark_start_s"]), _f(p.get("mean_load")),
             _f(q, 2), _f(e2e, 2),
-            f"{dq.get('peak_rss_bytes', 0) / MiB:,.0f} / {de.get('peak_rss_bytes', 0) / MiB:,.0f}",
             _ratio(p["pipeline_s"] / q if q else None), _ratio(p["pipeline_s"] / e2e if e2e else None),
+        ])
+        cpu_ratio = p["cpu_s"] / de["cpu_s"] if p.get("cpu_s") and de.get("cpu_s") else None
+        res_rows.append([
+            label, f"{p['peak_rss_bytes'] / MiB:,.0f}",
+            f"{dq.get('peak_rss_bytes', 0) / MiB:,.0f} / {de.get('peak_rss_bytes', 0) / MiB:,.0f}",
             _ratio(p["peak_rss_bytes"] / dq["peak_rss_bytes"] if dq.get("peak_rss_bytes") else None),
+            _f(p.get("cpu_s")), f"{_f(dq.get('cpu_s'))} / {_f(de.get('cpu_s'))}", _ratio(cpu_ratio),
         ])
         for stage, part in r.get("spark", {}).items():
             spark_rows.append([label, stage, _f(part["wall_s"]), str(part["spark_jobs"]), _f(part["jobs_running_s"]),
@@ -184,10 +189,17 @@ def pipeline_section(s: dict, plot_name: str) -> list[str]:
     growth = growth_sentence(d["sizes"])
     if growth:
         lines += [growth, ""]
+    lines += ["Time (the load column is the mean 1-minute load average while the pipeline worker ran; on 2 cores "
+              "anything above 2 means the run shared the CPU with other work):", ""]
     lines += _table(["size", "reports", "value rows", "pipeline s (ingest / validate / aggregate)",
-                     "Spark start s", "pipeline peak RSS MiB", "DuckDB query s", "DuckDB end to end s",
-                     "DuckDB peak RSS MiB (query / e2e)", "time ratio pipeline / DuckDB query",
-                     "time ratio pipeline / DuckDB e2e", "memory ratio pipeline / DuckDB query"], rows)
+                     "Spark start s", "load during run", "DuckDB query s", "DuckDB end to end s",
+                     "time ratio pipeline / DuckDB query", "time ratio pipeline / DuckDB e2e"], rows)
+    if res_rows:
+        lines += ["Memory and CPU (whole worker processes, start-up included; CPU time is user + system over the "
+                  "process tree and stretches much less than wall time under contention):", ""]
+        lines += _table(["size", "pipeline peak RSS MiB", "DuckDB peak RSS MiB (query / e2e)",
+                         "memory ratio pipeline / DuckDB query", "pipeline CPU s", "DuckDB CPU s (query / e2e)",
+                         "CPU ratio pipeline / DuckDB e2e"], res_rows)
     if agreement:
         lines += ["Same answer: " + "; ".join(agreement) + ".", ""]
     lines += [f"![Pipeline growth: time and peak memory against input size]({plot_name})", ""]
@@ -216,8 +228,10 @@ def growth_sentence(sizes: list[dict]) -> str:
         t = r["pipeline"]["pipeline_s"] / base["pipeline"]["pipeline_s"]
         m = r["pipeline"]["peak_rss_bytes"] / base["pipeline"]["peak_rss_bytes"]
         q = (r.get("duckdb_parquet", {}).get("query_s") or 0) / (base.get("duckdb_parquet", {}).get("query_s") or 1)
-        parts.append(f"{_size_label(r)}: {rows:,.1f}x the rows, {t:,.1f}x the pipeline time, {m:,.2f}x its peak "
-                     f"memory ({q:,.1f}x the DuckDB query time)")
+        cpu = (f", {r['pipeline']['cpu_s'] / base['pipeline']['cpu_s']:,.1f}x its CPU time"
+               if r["pipeline"].get("cpu_s") and base["pipeline"].get("cpu_s") else "")
+        parts.append(f"{_size_label(r)}: {rows:,.1f}x the rows, {t:,.1f}x the pipeline time{cpu}, {m:,.2f}x its "
+                     f"peak memory ({q:,.1f}x the DuckDB query time)")
     return "Growth against one national period: " + "; ".join(parts) + "."
 
 
@@ -327,7 +341,9 @@ def plot(pipeline: dict, path: Path) -> bool:
     if not done:
         return False
     x = [r["input"]["value_rows"] for r in done]
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    with_cpu = all(r["pipeline"].get("cpu_s") for r in done)
+    fig, axes = plt.subplots(1, 3 if with_cpu else 2, figsize=(16 if with_cpu else 11, 4.4))
+    ax_t, ax_m = axes[0], axes[1]
     ax_t.plot(x, [r["pipeline"]["pipeline_s"] for r in done], "o-", label="pipeline (ingest+validate+aggregate)")
     q = [(r["input"]["value_rows"], r["duckdb_parquet"]["query_s"]) for r in done
          if r.get("duckdb_parquet", {}).get("exit_code") == 0]
@@ -349,7 +365,19 @@ def plot(pipeline: dict, path: Path) -> bool:
     for r in done:
         ax_t.annotate(r["size"], (r["input"]["value_rows"], r["pipeline"]["pipeline_s"]),
                       textcoords="offset points", xytext=(4, 6), fontsize=8)
-    for ax, title, unit in ((ax_t, "wall time", "seconds"), (ax_m, "peak memory (summed RSS)", "MiB")):
+    panels = [(ax_t, "wall time", "seconds"), (ax_m, "peak memory (summed RSS)", "MiB")]
+    if with_cpu:
+        ax_c = axes[2]
+        ax_c.plot(x, [r["pipeline"]["cpu_s"] for r in done], "o-", label="pipeline process tree")
+        qc = [(r["input"]["value_rows"], r["duckdb_parquet"]["cpu_s"]) for r in done
+              if r.get("duckdb_parquet", {}).get("cpu_s")]
+        ec = [(r["input"]["value_rows"], r["duckdb_e2e"]["cpu_s"]) for r in done if r.get("duckdb_e2e", {}).get("cpu_s")]
+        if qc:
+            ax_c.plot(*zip(*qc), "s--", label="DuckDB query worker")
+        if ec:
+            ax_c.plot(*zip(*ec), "^--", label="DuckDB end to end worker")
+        panels.append((ax_c, "CPU time, whole worker (user+system)", "CPU seconds"))
+    for ax, title, unit in panels:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("input size: indicator-value rows")

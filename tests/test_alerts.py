@@ -94,7 +94,7 @@ def test_post_alert_sends_json_with_bearer_token_from_the_environment(settings, 
     [(headers, body)] = webhook.received
     assert headers["authorization"] == "Bearer t0ken"
     assert headers["content-type"] == "application/json"
-    assert body == {"source": "readiness", "env": "local", "kind": "late_data", "summary": "3 units missing",
+    assert body == {"source": "readiness", "env": settings.env, "kind": "late_data", "summary": "3 units missing",
                     "sent_at": "2026-09-21T02:00:00+00:00", "period": "2026Q3"}
 
 
