@@ -11,7 +11,7 @@ JARS_STAMP := .cache/jars/.fetched
 SEED ?= 2025
 export READINESS_ENV ?= local
 
-.PHONY: help install jars chromium kafka-up kafka-down simulate run ranking serve test test-fast airflow bench clean
+.PHONY: help install jars chromium postgresql kafka-up kafka-down simulate run ranking serve test test-fast airflow bench clean
 
 help:
 	@echo "make run        install, start Kafka, simulate reports, run the Airflow DAG, print the ranking"
@@ -37,11 +37,19 @@ $(JARS_STAMP): $(STAMP) build/maven/kafka-broker.xml build/maven/spark-packages.
 
 jars: $(JARS_STAMP)
 
-# Headless Chromium renders the HTML report in the tests (Debian's package).
+# Debian packages the tests need, installed only when missing: $(1) is the command that shows
+# the package is there, $(2) the package.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+apt_install = @command -v $(1) >/dev/null 2>&1 || ls $(1) >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(2); }
+
+# Headless Chromium renders the HTML report in the tests.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+	$(call apt_install,chromium,chromium)
+
+# PostgreSQL: the tests run Airflow on a throw-away PostgreSQL metadata database (the documented switch).
+postgresql:
+	$(call apt_install,/usr/lib/postgresql/*/bin/initdb,postgresql)
 
 kafka-up: jars
 	$(PY) -m readiness.kafka_local up
@@ -62,11 +70,12 @@ run: simulate
 	$(VENV)/bin/readiness ranking --methodology ict-index
 	$(VENV)/bin/readiness ranking --methodology dti-2022
 	$(VENV)/bin/readiness report
+	$(VENV)/bin/readiness status --runs 4
 
 ranking: install
 	$(VENV)/bin/readiness ranking
 
-test: jars chromium
+test: jars chromium postgresql
 	$(PY) -m pytest -q
 
 test-fast: install

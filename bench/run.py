@@ -1,7 +1,7 @@
 """Run the benchmarks and write ``docs/benchmarks.md`` and ``docs/benchmarks_growth.png``.
 
     .venv/bin/python -m bench.run                      # everything (what `make bench` runs)
-    .venv/bin/python -m bench.run --quick              # small sizes; writes to the work dir, not docs/
+    .venv/bin/python -m bench.run --quick              # small sizes; page in /tmp/readiness-bench-quick/
     .venv/bin/python -m bench.run --only encoding,publish
     .venv/bin/python -m bench.run --only profile --profile-size 10x
 
@@ -41,7 +41,8 @@ def log(message: str) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run (minutes)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run (minutes); the page "
+                        "goes to /tmp/readiness-bench-quick/ unless --out is given")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     parser.add_argument("--out", type=Path, help="where to write benchmarks.md and the plot "
                         "(default: docs/, or the work dir with --quick)")
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.chdir(PROJECT_ROOT)
     work = Path(tempfile.mkdtemp(prefix="readiness-bench-", dir="/tmp"))
-    out_dir = args.out or (work if args.quick else PROJECT_ROOT / "docs")
+    out_dir = args.out or (Path(tempfile.gettempdir()) / "readiness-bench-quick" if args.quick
+                           else PROJECT_ROOT / "docs")
     log(f"benchmarks: {', '.join(args.only)}{' (quick)' if args.quick else ''}; work dir {work}")
     host = machine()
     results = {"sections": {}}

@@ -87,7 +87,8 @@ def rows(spark, settings, table, columns, order):
 def test_dag_succeeds_with_every_task(pipeline_run):
     _, result, _ = pipeline_run
     assert result.state == "success"
-    assert result.task_states == {"ingest_reports": "success", "validate_batch": "success", "publish_tables": "success"}
+    assert result.task_states == {"ingest_reports": "success", "validate_batch": "success", "publish_tables": "success",
+                                  "record_run": "success"}
 
 
 def test_counts_reconcile(pipeline_run):
@@ -111,8 +112,12 @@ def test_quarantine_says_why(pipeline_run):
         ("000000000004", "25.S01", None, "duplicate_event_id"),
         ("000000000005", "25.S02", "staff_using_official_email",
          "expect_column_pair_values_a_to_be_greater_than_b:numerator_limit,numerator"),
+        # 60 of 50 staff is 120 %, above the catalogue's valid maximum of 100 %: a second rule fires.
+        ("000000000005", "25.S02", "staff_using_official_email",
+         "expect_column_pair_values_a_to_be_greater_than_b:valid_max,reported_value"),
     ]
     assert "60" in got[1][4] and "50" in got[1][4]
+    assert "120" in got[2][4]
 
 
 def test_dead_letter_keeps_raw_bytes_and_reason(pipeline_run):
