@@ -49,7 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", help="pipeline sizes: period,year,10x,100x")
     parser.add_argument("--timeout", type=float, help="seconds allowed per pipeline run (default 660)")
     parser.add_argument("--samples", type=int, help="freshness samples")
-    parser.add_argument("--interval", type=float, help="freshness loop interval, seconds")
+    parser.add_argument("--interval", type=float,
+                        help="freshness: the most seconds to wait, at random, before each publish")
     parser.add_argument("--encoding-events", type=int)
     parser.add_argument("--publish-events", type=int)
     parser.add_argument("--profile-size", help="pipeline size to profile (default 10x; period with --quick)")
