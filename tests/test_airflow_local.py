@@ -61,7 +61,7 @@ def explode():
 
 @task
 def never_runs():
-    pass
+    raise RuntimeError("never_runs ran although its upstream task failed")
 
 
 with DAG("failing", schedule=None, catchup=False, default_args={"retries": 0}):

@@ -41,7 +41,7 @@ class RecordingWebhook:
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:
-                pass
+                """Silent: the tests read what the server received, not its access log."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},

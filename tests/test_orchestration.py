@@ -210,12 +210,12 @@ def test_lock_serialises_and_is_reentrant(tmp_path):
 
 def test_lock_times_out(tmp_path):
     settings = load_settings(var_dir=tmp_path)
-    failures = []
+    failures, acquired = [], []
 
     def contender() -> None:
         try:
             with orch.lock(settings, "period-2026Q3", timeout=0.2, poll=0.05):
-                pass
+                acquired.append("the contender got a lock that was held")
         except TimeoutError as exc:
             failures.append(str(exc))
 
@@ -223,6 +223,7 @@ def test_lock_times_out(tmp_path):
         thread = threading.Thread(target=contender)
         thread.start()
         thread.join(5)
+    assert acquired == []
     assert failures and "still held" in failures[0]
 
 
