@@ -69,6 +69,33 @@ def ensure_topic(settings: Settings) -> None:
     ensure_topics(settings)
 
 
+Keyed = list[tuple[str, bytes]]
+
+
+def encode_batch(batch) -> tuple[Keyed, Keyed]:
+    """A simulated batch as (province key, message) pairs: the reports with the undecodable
+    messages, and the yearly target plans where the simulator makes them (the ingest job reads
+    their topic too)."""
+    from readiness.encoding import TARGET_PLAN, encode
+
+    reports = [(r["province_code"], encode(r)) for r in batch.reports] + list(batch.corrupt)
+    targets = [(t["province_code"], encode(t, TARGET_PLAN)) for t in getattr(batch, "targets", [])]
+    return reports, targets
+
+
+def send_batch(settings: Settings, reports: Keyed, targets: Keyed, timeout: float = 600) -> None:
+    """Send already-encoded reports and target plans to the settings' topics; raise unless every
+    one was acknowledged."""
+    from readiness.producer import ReportProducer
+
+    with ReportProducer(settings) as producer:
+        result = producer.send_raw(settings.topic_reports, reports, timeout=timeout)
+        if targets:
+            result = result.merge(producer.send_raw(settings.topic_targets, targets, timeout=timeout))
+    if result.not_acknowledged:
+        raise RuntimeError(f"{result.not_acknowledged} events were not acknowledged")
+
+
 # -- memory ------------------------------------------------------------------------------------
 
 class TreeRssSampler:

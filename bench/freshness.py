@@ -29,19 +29,17 @@ import contextlib
 import os
 import random
 import time
-import urllib.parse
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from readiness.encoding import TARGET_PLAN, encode
 from readiness.orchestration import table_version
 from readiness.producer import ReportProducer
 from readiness.reference import indicator_by_code
 from readiness.settings import Settings
 from readiness.simulate import SimulationProfile, simulate
 
-from bench.common import AS_OF, SEED, ensure_topic, free_port, median, with_topic
+from bench.common import AS_OF, SEED, encode_batch, ensure_topic, free_port, median, send_batch, with_topic
 
 INDICATOR = "computers_per_100_staff"
 
@@ -118,10 +116,6 @@ def _gold_values(spark, settings: Settings, period: str, version: int) -> dict[s
                    & (F.col("indicator_code") == INDICATOR))
             .select("province_code", "numerator_sum").collect())
     return {r["province_code"]: r["numerator_sum"] for r in rows}
-
-
-def _run(services, dag_id: str, run_id: str) -> dict:
-    return services.api("GET", f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
 
 
 def _check_alive(services, what: str) -> None:
@@ -223,15 +217,14 @@ def _sample(services, spark, topic: Settings, gold: Path, period: str, fix: dict
         raise RuntimeError(f"sample {n + 1}: no finished {REFRESH_DAG} run spans the gold commit "
                            f"(version {version} at {datetime.fromtimestamp(commit).isoformat()})")
     refresh_id = writer["dag_run_id"]
-    events = services.api("GET", f"/dags/{REFRESH_DAG}/dagRuns/{urllib.parse.quote(refresh_id, safe='')}"
-                                 "/upstreamAssetEvents")["asset_events"]
+    events = services.api("GET", f"{services.run_path(REFRESH_DAG, refresh_id)}/upstreamAssetEvents")["asset_events"]
     events = [e for e in events if e.get("source_dag_id") == INGEST_DAG and e.get("source_run_id")]
     if not events:
         raise RuntimeError(f"sample {n + 1}: refresh run {refresh_id} has no asset event from {INGEST_DAG}")
     ingests = []
     for event in events:
         done = services.wait_for_run(INGEST_DAG, event["source_run_id"], timeout=timeout)
-        ingests.append((event, _run(services, INGEST_DAG, event["source_run_id"]),
+        ingests.append((event, services.run(INGEST_DAG, event["source_run_id"]),
                         (done.xcom.get("ingest_reports") or {}).get("events_in")))
     # The ingest run that read the correction: the one (normally the only one) that read events.
     event, ingest, events_in = max(ingests, key=lambda x: (bool(x[2]), _ts(x[0]["timestamp"])))
@@ -318,14 +311,7 @@ def run(settings: Settings, work_root: Path, samples: int = 4, interval_s: float
     gold = Path(topic.table_path(GOLD_VALUES))
     batch = simulate(SEED, AS_OF, SimulationProfile(quarters=1, half_years=0, years=0))
     period = batch.periods[0].id
-    encoded = [(r["province_code"], encode(r)) for r in batch.reports] + list(batch.corrupt)
-    targets = [(t["province_code"], encode(t, TARGET_PLAN)) for t in getattr(batch, "targets", [])]
-    with ReportProducer(topic) as producer:
-        sent = producer.send_raw(topic.topic_reports, encoded)
-        if targets:
-            sent = sent.merge(producer.send_raw(topic.topic_targets, targets))
-    if sent.not_acknowledged:
-        raise RuntimeError(f"{sent.not_acknowledged} events were not acknowledged")
+    send_batch(topic, *encode_batch(batch), timeout=60.0)
     rng = random.Random(SEED)
     fixes = corrections(batch.reports, samples + 1, rng)  # the last one is the baseline's
     log(f"  {len(batch.reports):,} reports of {period} on {topic.topic_reports}; starting Airflow "

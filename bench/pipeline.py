@@ -25,13 +25,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from readiness.encoding import TARGET_PLAN, encode
-from readiness.producer import ReportProducer
 from readiness.settings import Settings
 from readiness.simulate import SimulationProfile, simulate
 
 from bench import sparklog
-from bench.common import AS_OF, PYTHON, SEED, ensure_topic, run_measured, with_topic
+from bench.common import AS_OF, PYTHON, SEED, encode_batch, ensure_topic, run_measured, send_batch, with_topic
 from bench.duckdb_worker import flatten, write_messages
 
 
@@ -77,19 +75,12 @@ def prepare(size: Size, settings: Settings, work: Path) -> dict:
     the raw messages (e2e) and the reports flattened to Parquet."""
     batch = simulate(SEED, AS_OF, size.profile)
     started = time.perf_counter()
-    encoded = [(r["province_code"], encode(r)) for r in batch.reports] + list(batch.corrupt)
-    # Yearly target plans, where the simulator makes them: the ingest job reads their topic too.
-    targets = [(t["province_code"], encode(t, TARGET_PLAN)) for t in getattr(batch, "targets", [])]
+    encoded, targets = encode_batch(batch)
     encode_s = time.perf_counter() - started
     ensure_topic(settings)
-    with ReportProducer(settings) as producer:
-        started = time.perf_counter()
-        result = producer.send_raw(settings.topic_reports, encoded, timeout=600)
-        if targets:
-            result = result.merge(producer.send_raw(settings.topic_targets, targets, timeout=600))
-        send_s = time.perf_counter() - started
-    if result.not_acknowledged:
-        raise RuntimeError(f"{result.not_acknowledged} events were not acknowledged")
+    started = time.perf_counter()
+    send_batch(settings, encoded, targets)
+    send_s = time.perf_counter() - started
     write_messages(work / "messages.bin", [v for _, v in encoded + targets])
     table = flatten(batch.reports)
     pq.write_table(table, work / "values.parquet")

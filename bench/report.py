@@ -390,24 +390,19 @@ def plot(pipeline: dict, path: Path) -> bool:
     with_cpu = all(r["pipeline"].get("cpu_s") for r in done)
     fig, axes = plt.subplots(1, 3 if with_cpu else 2, figsize=(16 if with_cpu else 11, 4.4))
     ax_t, ax_m = axes[0], axes[1]
+    def baseline(ax, source: str, value, label: str, marker: str, usable=lambda run: run.get("exit_code") == 0) -> None:
+        """One DuckDB worker's figure per size, for the sizes where that worker gave one."""
+        points = [(r["input"]["value_rows"], value(r[source])) for r in done if usable(r.get(source, {}))]
+        if points:
+            ax.plot(*zip(*points), marker, label=label)
+
     ax_t.plot(x, [r["pipeline"]["pipeline_s"] for r in done], "o-", label="pipeline (ingest+validate+aggregate)")
-    q = [(r["input"]["value_rows"], r["duckdb_parquet"]["query_s"]) for r in done
-         if r.get("duckdb_parquet", {}).get("exit_code") == 0]
-    e = [(r["input"]["value_rows"], r["duckdb_e2e"]["decode_flatten_s"] + r["duckdb_e2e"]["query_s"]) for r in done
-         if r.get("duckdb_e2e", {}).get("exit_code") == 0]
-    if q:
-        ax_t.plot(*zip(*q), "s--", label="DuckDB query (Parquet)")
-    if e:
-        ax_t.plot(*zip(*e), "^--", label="DuckDB end to end (decode+flatten+query)")
+    baseline(ax_t, "duckdb_parquet", lambda d: d["query_s"], "DuckDB query (Parquet)", "s--")
+    baseline(ax_t, "duckdb_e2e", lambda d: d["decode_flatten_s"] + d["query_s"],
+             "DuckDB end to end (decode+flatten+query)", "^--")
     ax_m.plot(x, [r["pipeline"]["peak_rss_bytes"] / MiB for r in done], "o-", label="pipeline process tree")
-    qm = [(r["input"]["value_rows"], r["duckdb_parquet"]["peak_rss_bytes"] / MiB) for r in done
-          if r.get("duckdb_parquet", {}).get("exit_code") == 0]
-    em = [(r["input"]["value_rows"], r["duckdb_e2e"]["peak_rss_bytes"] / MiB) for r in done
-          if r.get("duckdb_e2e", {}).get("exit_code") == 0]
-    if qm:
-        ax_m.plot(*zip(*qm), "s--", label="DuckDB query (Parquet)")
-    if em:
-        ax_m.plot(*zip(*em), "^--", label="DuckDB end to end")
+    baseline(ax_m, "duckdb_parquet", lambda d: d["peak_rss_bytes"] / MiB, "DuckDB query (Parquet)", "s--")
+    baseline(ax_m, "duckdb_e2e", lambda d: d["peak_rss_bytes"] / MiB, "DuckDB end to end", "^--")
     for r in done:
         ax_t.annotate(r["size"], (r["input"]["value_rows"], r["pipeline"]["pipeline_s"]),
                       textcoords="offset points", xytext=(4, 6), fontsize=8)
@@ -415,13 +410,11 @@ def plot(pipeline: dict, path: Path) -> bool:
     if with_cpu:
         ax_c = axes[2]
         ax_c.plot(x, [r["pipeline"]["cpu_s"] for r in done], "o-", label="pipeline process tree")
-        qc = [(r["input"]["value_rows"], r["duckdb_parquet"]["cpu_s"]) for r in done
-              if r.get("duckdb_parquet", {}).get("cpu_s")]
-        ec = [(r["input"]["value_rows"], r["duckdb_e2e"]["cpu_s"]) for r in done if r.get("duckdb_e2e", {}).get("cpu_s")]
-        if qc:
-            ax_c.plot(*zip(*qc), "s--", label="DuckDB query worker")
-        if ec:
-            ax_c.plot(*zip(*ec), "^--", label="DuckDB end to end worker")
+        def has_cpu(run: dict) -> bool:
+            return bool(run.get("cpu_s"))
+
+        baseline(ax_c, "duckdb_parquet", lambda d: d["cpu_s"], "DuckDB query worker", "s--", has_cpu)
+        baseline(ax_c, "duckdb_e2e", lambda d: d["cpu_s"], "DuckDB end to end worker", "^--", has_cpu)
         panels.append((ax_c, "CPU time, whole worker (user+system)", "CPU seconds"))
     for ax, title, unit in panels:
         ax.set_xscale("log")
