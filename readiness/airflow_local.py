@@ -678,21 +678,28 @@ class AirflowServices:
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.api("GET", f"/dags/{dag_id}/dagRuns?order_by=-run_after&limit=100")["dag_runs"]
 
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        """``task_id`` (``task_id[map_index]`` for mapped ones) -> state."""
+    @staticmethod
+    def run_path(dag_id: str, run_id: str) -> str:
+        """The REST path of one DAG run (run ids hold ``:`` and ``+``, so they are quoted)."""
         import urllib.parse
 
-        tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances?limit=1000")
+        return f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        """One DAG run as the REST API describes it (state, run_after, start_date, end_date, ...)."""
+        return self.api("GET", self.run_path(dag_id, run_id))
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """``task_id`` (``task_id[map_index]`` for mapped ones) -> state."""
+        tis = self.api("GET", f"{self.run_path(dag_id, run_id)}/taskInstances?limit=1000")
         return {ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]": str(ti["state"])
                 for ti in tis["task_instances"]}
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
         import urllib.error
-        import urllib.parse
 
-        quoted = urllib.parse.quote(run_id, safe="")
         try:
-            entry = self.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/"
+            entry = self.api("GET", f"{self.run_path(dag_id, run_id)}/taskInstances/{task_id}/xcomEntries/"
                                     f"return_value?map_index={map_index}&deserialize=true&stringify=false")
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
@@ -706,12 +713,9 @@ class AirflowServices:
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 1800, poll: float = 3) -> DagRunResult:
         """Until the run ends; its states and return-value XComs (mapped tasks: ``task[i]``)."""
-        import urllib.parse
-
         start = time.monotonic()
-        quoted = urllib.parse.quote(run_id, safe="")
         while True:
-            state = self.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}")["state"]
+            state = self.run(dag_id, run_id)["state"]
             if state in ("success", "failed"):
                 break
             if time.monotonic() - start > timeout or self.exited():
