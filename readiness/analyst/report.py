@@ -15,6 +15,7 @@ import html
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -220,6 +221,23 @@ def _heat_text_colour(value: float, vmin: float, vmax: float) -> str:
     return "white" if (value - vmin) / ((vmax - vmin) or 1) > 0.6 else "black"
 
 
+def _label_cells(ax, matrix, fmt: Callable[[float], str], colour: Callable[[float], str], fontsize: float) -> None:
+    """Write each heat-map cell's value in it; an empty (NaN) cell shows a dash in black."""
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            value = matrix[i, j]
+            empty = math.isnan(value)
+            ax.text(j, i, "–" if empty else fmt(value), ha="center", va="center", fontsize=fontsize,
+                    color="black" if empty else colour(value))
+
+
+def _bare(ax) -> None:
+    """No tick marks and no frame: the matrix charts' cells carry the grid."""
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
 def heatmap_chart(data: ReportData) -> str:
     import matplotlib
     import numpy as np
@@ -235,14 +253,8 @@ def heatmap_chart(data: ReportData) -> str:
         ax.set_xticks(range(len(comps)), [c.replace("_", " ") for c in comps])
         ax.xaxis.tick_top()
         ax.set_yticks(range(len(rows)), [f"{r['rank']}. {r['province_name']}" for r in rows])
-        for i in range(len(rows)):
-            for j in range(len(comps)):
-                value = matrix[i, j]
-                ax.text(j, i, "–" if math.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=7.5,
-                        color="black" if math.isnan(value) else _heat_text_colour(value, 0, 1))
-        ax.tick_params(length=0)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
+        _label_cells(ax, matrix, lambda v: f"{v:.2f}", lambda v: _heat_text_colour(v, 0, 1), 7.5)
+        _bare(ax)
         fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label="sub-index score (0 to 1)")
         return _svg(fig, "chart-subindex", f"Sub-index scores per province, {data.period_id}")
 
@@ -278,14 +290,8 @@ def target_chart(data: ReportData) -> str | None:
         ax.xaxis.tick_top()
         ax.set_yticks(range(len(province_codes)),
                       [f"{_label(data, c)} ({met[c][0]}/{met[c][1]} met)" for c in province_codes])
-        for i in range(len(province_codes)):
-            for j in range(len(indicators)):
-                value = matrix[i, j]
-                ax.text(j, i, "–" if math.isnan(value) else f"{value:.0%}", ha="center", va="center", fontsize=6.5,
-                        color="white" if not math.isnan(value) and (value >= 1.6 or value <= 0.3) else "black")
-        ax.tick_params(length=0)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
+        _label_cells(ax, matrix, lambda v: f"{v:.0%}", lambda v: "white" if v >= 1.6 or v <= 0.3 else "black", 6.5)
+        _bare(ax)
         fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label="actual against target (100% = met)")
         return _svg(fig, "chart-targets", f"Target attainment per province and indicator, {data.period_id}")
 
@@ -316,9 +322,7 @@ def compliance_chart(data: ReportData) -> str:
         ax.set_xticks(range(len(columns)), ["expected", "on time", "late", "missing"])
         ax.xaxis.tick_top()
         ax.set_yticks(range(len(rows)), [_label(data, r["province_code"]) for r in rows])
-        ax.tick_params(length=0)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
+        _bare(ax)
         return _svg(fig, "chart-compliance", f"Reporting compliance per province, {data.period_id}")
 
 
