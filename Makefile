@@ -32,7 +32,7 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 install: $(STAMP)
 
 $(JARS_STAMP): $(STAMP) build/maven/kafka-broker.xml build/maven/spark-packages.xml
-	$(PY) -m readiness.maven fetch
+	$(PY) -m readiness.ops.maven fetch
 	@touch $(JARS_STAMP)
 
 jars: $(JARS_STAMP)
@@ -52,10 +52,10 @@ postgresql:
 	$(call apt_install,/usr/lib/postgresql/*/bin/initdb,postgresql)
 
 kafka-up: jars
-	$(PY) -m readiness.kafka_local up
+	$(PY) -m readiness.dev.kafka_broker up
 
 kafka-down: install
-	$(PY) -m readiness.kafka_local down
+	$(PY) -m readiness.dev.kafka_broker down
 
 simulate: kafka-up
 	$(VENV)/bin/readiness simulate --seed $(SEED) --if-empty
@@ -64,7 +64,7 @@ simulate: kafka-up
 run: simulate
 	@for period in $$($(VENV)/bin/readiness latest-period --count 2); do \
 	  echo "== Airflow DAG readiness_period_pipeline, period $$period"; \
-	  $(PY) -m readiness.airflow_local run-dag readiness_period_pipeline --quiet --conf "{\"period_id\": \"$$period\"}" || exit 1; \
+	  $(PY) -m readiness.dev.airflow_local run-dag readiness_period_pipeline --quiet --conf "{\"period_id\": \"$$period\"}" || exit 1; \
 	done
 	$(VENV)/bin/readiness compliance
 	$(VENV)/bin/readiness ranking --methodology ict-index
@@ -88,8 +88,8 @@ bench: jars
 	$(PY) -m bench.run
 
 airflow: kafka-up
-	$(PY) -m readiness.airflow_local ui
+	$(PY) -m readiness.dev.airflow_local ui
 
 clean:
-	-$(PY) -m readiness.kafka_local down
+	-$(PY) -m readiness.dev.kafka_broker down
 	rm -rf var

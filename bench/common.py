@@ -53,7 +53,7 @@ def with_topic(settings: Settings, name: str, var_dir: Path | None = None) -> Se
 @contextlib.contextmanager
 def local_broker(settings: Settings) -> Iterator[Settings]:
     """Start the project's local Kafka broker for ``settings``; always stopped on exit."""
-    from readiness.kafka_local import LocalKafka
+    from readiness.dev.kafka_broker import LocalKafka
 
     kafka = LocalKafka(settings)
     kafka.start()
@@ -64,7 +64,7 @@ def local_broker(settings: Settings) -> Iterator[Settings]:
 
 
 def ensure_topic(settings: Settings) -> None:
-    from readiness.kafka_local import ensure_topics
+    from readiness.ops.topics import ensure_topics
 
     ensure_topics(settings)
 
@@ -76,7 +76,7 @@ def encode_batch(batch) -> tuple[Keyed, Keyed]:
     """A simulated batch as (province key, message) pairs: the reports with the undecodable
     messages, and the yearly target plans where the simulator makes them (the ingest job reads
     their topic too)."""
-    from readiness.encoding import TARGET_PLAN, encode
+    from readiness.contracts.encoding import TARGET_PLAN, encode
 
     reports = [(r["province_code"], encode(r)) for r in batch.reports] + list(batch.corrupt)
     targets = [(t["province_code"], encode(t, TARGET_PLAN)) for t in getattr(batch, "targets", [])]
@@ -86,7 +86,7 @@ def encode_batch(batch) -> tuple[Keyed, Keyed]:
 def send_batch(settings: Settings, reports: Keyed, targets: Keyed, timeout: float = 600) -> None:
     """Send already-encoded reports and target plans to the settings' topics; raise unless every
     one was acknowledged."""
-    from readiness.producer import ReportProducer
+    from readiness.contracts.producer import ReportProducer
 
     with ReportProducer(settings) as producer:
         result = producer.send_raw(settings.topic_reports, reports, timeout=timeout)

@@ -7,7 +7,7 @@ Modes (CONFIG ``mode``):
 
 - ``parquet``: the simulated reports flattened to Parquet (one row per indicator value) -> one SQL
   query. Only the query is timed.
-- ``e2e``: the raw messages exactly as published to Kafka -> decode with ``readiness.encoding.decode``
+- ``e2e``: the raw messages exactly as published to Kafka -> decode with ``readiness.contracts.encoding.decode``
   -> flatten into an Arrow table -> the same query on it. Decode+flatten and the query are timed.
 
 The query does what validate + aggregate do for ``gold_indicator_values``: drop every report with a
@@ -34,7 +34,7 @@ import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from readiness.reference import indicators, province_mapping  # noqa: E402
+from readiness.domain.reference import indicators, province_mapping  # noqa: E402
 
 VALUES_SCHEMA = pa.schema([
     ("event_id", pa.string()), ("province_code", pa.string()), ("unit_code", pa.string()),
@@ -136,8 +136,8 @@ def write_messages(path: Path, messages: list[bytes]) -> None:
 
 def _reference_tables(con: duckdb.DuckDBPyConnection, periods: list[str], scale: int) -> None:
     """The reference data the gate binds into its rules, per period, as DuckDB tables."""
-    from readiness.periods import default_calendar, parse_period
-    from readiness.reference import provinces_in_force, units_open_on
+    from readiness.domain.periods import default_calendar, parse_period
+    from readiness.domain.reference import provinces_in_force, units_open_on
     from zoneinfo import ZoneInfo
 
     cat = indicators()
@@ -169,7 +169,7 @@ def _reference_tables(con: duckdb.DuckDBPyConnection, periods: list[str], scale:
 def cross_rule_sql() -> str:
     """Events breaking a cross-indicator validation rule that the gate policy quarantines, as SQL
     generated from ``readiness/data/validation_rules.json`` and ``gate_policy.json``."""
-    from readiness.gate_policy import load_policy, load_validation_rules
+    from readiness.quality.policy import load_policy, load_validation_rules
 
     policy = load_policy()
     rules = [r for r in load_validation_rules(known_indicators={i.code for i in indicators()})
@@ -200,7 +200,7 @@ def cross_rule_sql() -> str:
 
 
 def main(config_path: str) -> int:
-    from readiness.encoding import REPORT_SUBMISSION, EventDecodeError, decode
+    from readiness.contracts.encoding import REPORT_SUBMISSION, EventDecodeError, decode
 
     config = json.loads(Path(config_path).read_text())
     result: dict[str, object] = {"mode": config["mode"], "process_start": PROCESS_START}

@@ -1,5 +1,5 @@
 """Encoding: events encoded and decoded per second with the project's fastavro path
-(``readiness.encoding.encode`` / ``decode``, schema validation and single-object header included)
+(``readiness.contracts.encoding.encode`` / ``decode``, schema validation and single-object header included)
 against the reference ``avro`` library doing the same work on the same events: validate, write the
 ``C3 01`` + fingerprint header and the binary body; on read, check the header, look the writer schema
 up by fingerprint and resolve it to the reader schema.
@@ -16,9 +16,9 @@ from typing import Any
 import avro.io
 import avro.schema
 
-from readiness.encoding import (HEADER_LENGTH, MARKER, REPORT_SUBMISSION, EventDecodeError, decode,
+from readiness.contracts.encoding import (HEADER_LENGTH, MARKER, REPORT_SUBMISSION, EventDecodeError, decode,
                                 default_registry, encode)
-from readiness.simulate import SimulationProfile, simulate
+from readiness.dev.simulate import SimulationProfile, simulate
 
 from bench.common import AS_OF, SEED, median
 

@@ -1,7 +1,7 @@
 """Freshness in the scheduled mode: seconds from publishing a report to its province's row changing
 in the gold tables, with the real Airflow services running the DAGs.
 
-:class:`readiness.airflow_local.AirflowServices` (api-server, scheduler with the LocalExecutor,
+:class:`readiness.dev.airflow_local.AirflowServices` (api-server, scheduler with the LocalExecutor,
 dag-processor; SQLite metadata database under the bench work dir) runs ``readiness_ingest`` on the
 cron ``READINESS_INGEST_CRON="* * * * *"`` (every minute instead of the default five) and its asset
 event triggers ``readiness_refresh_changed`` (validate + aggregate of the changed periods). Every
@@ -33,11 +33,12 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from readiness.orchestration import table_version
-from readiness.producer import ReportProducer
-from readiness.reference import indicator_by_code
+from readiness.domain.bases import AS_REPORTED
+from readiness.orchestration.tasks import table_version
+from readiness.contracts.producer import ReportProducer
+from readiness.domain.reference import indicator_by_code
 from readiness.settings import Settings
-from readiness.simulate import SimulationProfile, simulate
+from readiness.dev.simulate import SimulationProfile, simulate
 
 from bench.common import AS_OF, SEED, encode_batch, ensure_topic, free_port, median, send_batch, with_topic
 
@@ -89,7 +90,7 @@ INGEST_DAG, REFRESH_DAG = "readiness_ingest", "readiness_refresh_changed"
 DAG_IDS = [INGEST_DAG, REFRESH_DAG, "readiness_period_close", "readiness_period_pipeline", "readiness_reprocess"]
 #: The ingest cadence in the benchmark (the deployment default is every 5 minutes).
 INGEST_CRON = "* * * * *"
-BASIS = "as_reported"
+BASIS = AS_REPORTED
 
 
 # -- reading the lake and the Airflow REST API -----------------------------------------------------
@@ -108,10 +109,10 @@ def _gold_values(spark, settings: Settings, period: str, version: int) -> dict[s
     """province -> ``numerator_sum`` of INDICATOR (basis as_reported) at a Delta version of gold."""
     from pyspark.sql import functions as F
 
-    from readiness import lake
-    from readiness.tables import GOLD_VALUES
+    from readiness.lake import store
+    from readiness.lake.tables import GOLD_VALUES
 
-    rows = (lake.read(spark, settings, GOLD_VALUES, version)
+    rows = (store.read(spark, settings, GOLD_VALUES, version)
             .where((F.col("period_id") == period) & (F.col("basis") == BASIS)
                    & (F.col("indicator_code") == INDICATOR))
             .select("province_code", "numerator_sum").collect())
@@ -142,7 +143,7 @@ def _busy(services, dag_id: str, states: tuple[str, ...] = ("queued", "running")
 def _own_metadata_db():
     """The services get the SQLite database under their AIRFLOW_HOME, whatever the caller's
     environment names (as the engine test does): both variables are hidden while they run."""
-    from readiness.airflow_local import AIRFLOW_DB_ENV, DB_URL_ENV
+    from readiness.dev.airflow_local import AIRFLOW_DB_ENV, DB_URL_ENV
 
     saved = {k: os.environ.pop(k) for k in (DB_URL_ENV, AIRFLOW_DB_ENV) if k in os.environ}
     try:
@@ -300,9 +301,9 @@ def run(settings: Settings, work_root: Path, samples: int = 4, interval_s: float
     """
     from pyspark.sql import SparkSession
 
-    from readiness.airflow_local import AirflowServices
-    from readiness.spark_session import get_spark
-    from readiness.tables import GOLD_VALUES
+    from readiness.dev.airflow_local import AirflowServices
+    from readiness.lake.spark import get_spark
+    from readiness.lake.tables import GOLD_VALUES
 
     work = work_root / "freshness"
     work.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from readiness.settings import Settings
-from readiness.simulate import SimulationProfile, simulate
+from readiness.dev.simulate import SimulationProfile, simulate
 
 from bench import sparklog
 from bench.common import AS_OF, PYTHON, SEED, encode_batch, ensure_topic, run_measured, send_batch, with_topic

@@ -79,12 +79,11 @@ def scale_registry(scale: int) -> None:
     Without it the suite's registry rule (``unit_key`` in the units in force) quarantines every copy
     and the gate policy (at most half of a province's reports quarantined) fails the batch, so a
     scaled data set could not be measured. ``units_open_on`` reads ``reporting_units`` at call
-    time, so replacing the latter in :mod:`readiness.reference` covers every caller.
+    time, so replacing the latter in :mod:`readiness.domain.reference` covers every caller.
     """
     import dataclasses
 
-    import readiness.reference as reference
-
+    import readiness.domain.reference as reference
     base = reference.reporting_units()
     copies = tuple(dataclasses.replace(u, code=f"{u.code}#{k}") for k in range(1, scale) for u in base)
     reference.reporting_units = lambda: base + copies
@@ -103,7 +102,7 @@ def main(config_path: str) -> int:
     from readiness.pipeline.ingest import ingest_reports
     from readiness.pipeline.validate import validate_period
     from readiness.settings import load_settings
-    from readiness.spark_session import get_spark
+    from readiness.lake.spark import get_spark
 
     settings = load_settings(env="ci", var_dir=Path(config["var_dir"]), kafka_bootstrap=config["bootstrap"],
                              topic_reports=config["topic"], topic_targets=config["topic_targets"])
@@ -144,10 +143,10 @@ def main(config_path: str) -> int:
             profiler.dump_stats(str(profile_dir / f"{stage}.prof"))
     gold_rows = None
     if config.get("dump_gold"):
-        from readiness import lake
-        from readiness.tables import GOLD_VALUES
+        from readiness.lake import store
+        from readiness.lake.tables import GOLD_VALUES
 
-        rows = lake.read(spark, settings, GOLD_VALUES).select(
+        rows = store.read(spark, settings, GOLD_VALUES).select(
             "basis", "period_id", "province_code", "indicator_code", "numerator_sum", "denominator_sum", "value",
             "units_reported").collect()
         gold_rows = len(rows)

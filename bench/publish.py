@@ -14,9 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from readiness.encoding import encode
-from readiness.maven import kafka_broker_classpath
-from readiness.producer import ReportProducer
+from readiness.contracts.encoding import encode
+from readiness.ops.maven import kafka_broker_classpath
+from readiness.contracts.producer import ReportProducer
 from readiness.settings import Settings
 
 from bench.common import ensure_topic, median, with_topic
@@ -36,7 +36,7 @@ def java_command(settings: Settings, topic: str, records: int, record_size: int,
 
 
 def display_command(topic: str, records: int, record_size: int, bootstrap: str = "<broker>") -> str:
-    return ("java -cp \"$(.venv/bin/python -c \"from readiness.maven import kafka_broker_classpath as k; "
+    return ("java -cp \"$(.venv/bin/python -c \"from readiness.ops.maven import kafka_broker_classpath as k; "
             "from readiness.settings import load_settings as s; print(':'.join(map(str, k(s()))))\")\" "
             f"{JAVA_TOOL} --topic {topic} --num-records {records} --record-size {record_size} --throughput -1 "
             f"--producer-props bootstrap.servers={bootstrap} acks=all enable.idempotence=true")

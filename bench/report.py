@@ -63,7 +63,7 @@ def encoding_section(s: dict) -> list[str]:
         return f"{min(values):,.0f}-{max(values):,.0f}" if len(values) > 1 else "-"
 
     lines = ["## 1. Encoding", "", _when(s), "",
-             f"{d['events']:,} simulated reports (`readiness.simulate.simulate`, mean {d['mean_encoded_bytes']:.0f} bytes "
+             f"{d['events']:,} simulated reports (`readiness.dev.simulate.simulate`, mean {d['mean_encoded_bytes']:.0f} bytes "
              f"encoded), median of {d['repeats']} rounds, project and reference alternating within each round. "
              "Both sides validate the record against the schema before writing it, write the single-object header "
              "(`C3 01` + CRC-64-AVRO fingerprint) and, on reading, check the header, look the writer schema up by "
@@ -72,9 +72,9 @@ def encoding_section(s: dict) -> list[str]:
              f"same decoded records: **{'yes' if d['identical_decoded_records'] else 'NO'}**.", ""]
     lines += _table(["operation", "project (fastavro), events/s", "range", "reference `avro` 1.12.1, events/s",
                      "range", "ratio project / reference"], [
-        ["encode (`readiness.encoding.encode`)", _rate(med["project_encode"]), spread("project_encode"),
+        ["encode (`readiness.contracts.encoding.encode`)", _rate(med["project_encode"]), spread("project_encode"),
          _rate(med["reference_encode"]), spread("reference_encode"), _ratio(d["ratio_encode"])],
-        ["decode (`readiness.encoding.decode`)", _rate(med["project_decode"]), spread("project_decode"),
+        ["decode (`readiness.contracts.encoding.decode`)", _rate(med["project_decode"]), spread("project_decode"),
          _rate(med["reference_decode"]), spread("reference_decode"), _ratio(d["ratio_decode"])],
     ])
     if d.get("breakdown"):
@@ -151,7 +151,7 @@ def pipeline_section(s: dict, plot_name: str) -> list[str]:
              "unit's latest revision, ratio of summed numerators and denominators per province, period and "
              "indicator, as reported and restated to the 2025 provinces. *DuckDB query* reads the simulated "
              "reports flattened to Parquet (only the query is timed); *DuckDB end to end* starts from the raw "
-             "messages as published (decode with `readiness.encoding.decode`, flatten into Arrow, same query). "
+             "messages as published (decode with `readiness.contracts.encoding.decode`, flatten into Arrow, same query). "
              "Its rows are compared with the pipeline's `gold_indicator_values`. The baseline does less than "
              "the pipeline: no bronze/silver/quarantine tables, no Great Expectations report, no index, "
              "ranking or completeness tables, no Delta versions or idempotent writes.", ""]
@@ -303,7 +303,7 @@ def freshness_section(s: dict) -> list[str]:
     b = d["baseline"]
     lines += [
         "Seconds from publishing a report to its province's row changing in the gold tables, **in the scheduled "
-        "mode**: the real Airflow services (`readiness.airflow_local.AirflowServices`: api-server, scheduler "
+        "mode**: the real Airflow services (`readiness.dev.airflow_local.AirflowServices`: api-server, scheduler "
         "with the LocalExecutor, dag-processor; SQLite metadata database in the run's work dir). "
         f"`readiness_ingest` runs on the cron **`READINESS_INGEST_CRON=\"{d['ingest_cron']}\"`** (every minute; "
         "the deployment default is every 5 minutes, where a publish can wait up to 5 minutes for the next tick), and "

@@ -89,9 +89,9 @@ def profile_section(args: argparse.Namespace, work: Path, settings) -> dict:
     from bench import profiling
     from bench.common import with_topic
     from bench.pipeline import SIZES, prepare
-    from readiness.periods import default_calendar
-    from readiness.producer import topic_message_count
-    from readiness.simulate import simulation_periods
+    from readiness.domain.periods import default_calendar
+    from readiness.contracts.producer import topic_message_count
+    from readiness.dev.simulate import simulation_periods
 
     size = SIZES[args.profile_size]
     topic = with_topic(settings, f"pipeline-{size.name}")

@@ -1,6 +1,6 @@
 """Readiness reporting pipeline for one reporting period: Kafka -> bronze -> silver -> gold.
 
-The tasks are deliberately thin: each imports its job wrapper from ``readiness.orchestration``
+The tasks are deliberately thin: each imports its job wrapper from ``readiness.orchestration.tasks``
 inside the task (nothing heavy at parse time), builds the environment's settings with
 ``load_settings()`` and returns the job's counts dict, which Airflow stores as the task's XCom.
 """
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import DAG, Param, task, teardown
+from airflow.sdk import DAG, task
 
-from readiness.orchestration import default_args
+from readiness.orchestration.dag_support import default_args, fail_fast, period_param, record_run
 
 DOC_MD = """
 # Readiness period pipeline
@@ -20,10 +20,10 @@ report submissions that arrive on Kafka (`readiness.report-submissions.v1`).
 
 | task | calls | what it does |
 | --- | --- | --- |
-| `ingest_reports` | `readiness.orchestration.run_ingest` | Reads the Kafka events not yet ingested into the Delta table `bronze_report_events` (incremental, exactly once through a checkpoint; one ingest at a time across DAGs). Not period specific: it catches bronze up with the topic. |
-| `validate_batch` | `readiness.orchestration.validate` (`validate_period`) | Validates the period's bronze events into silver; rows that fail row-level checks go to quarantine. **Fails the run without retries** if a batch-level quality check fails, so nothing is published. |
-| `publish_tables` | `readiness.orchestration.publish` (`aggregate_period`) | Aggregates the period's silver rows into the gold tables. |
-| `record_run` | `readiness.run_health.record_airflow_run` | Teardown: writes this run's row to `ops_pipeline_runs` (counts, consumer lag, Delta versions), also when a task failed. |
+| `ingest_reports` | `readiness.orchestration.tasks.run_ingest` | Reads the Kafka events not yet ingested into the Delta table `bronze_report_events` (incremental, exactly once through a checkpoint; one ingest at a time across DAGs). Not period specific: it catches bronze up with the topic. |
+| `validate_batch` | `readiness.orchestration.tasks.validate` (`validate_period`) | Validates the period's bronze events into silver; rows that fail row-level checks go to quarantine. **Fails the run without retries** if a batch-level quality check fails, so nothing is published. |
+| `publish_tables` | `readiness.orchestration.tasks.publish` (`aggregate_period`) | Aggregates the period's silver rows into the gold tables. |
+| `record_run` | `readiness.orchestration.run_health.record_airflow_run` | Teardown: writes this run's row to `ops_pipeline_runs` (counts, consumer lag, Delta versions), also when a task failed. |
 
 Each task returns a dict of counts (visible as the task's XCom `return_value`).
 
@@ -31,7 +31,7 @@ Each task returns a dict of counts (visible as the task's XCom `return_value`).
 or `YYYYSn` (half year), e.g. `2025`, `2025Q3`, `2025S1`.
 
 **Trigger**: manual, with the `period_id`, or locally with
-`python -m readiness.airflow_local run-dag readiness_period_pipeline --conf '{"period_id": "2025Q3"}'`.
+`python -m readiness.dev.airflow_local run-dag readiness_period_pipeline --conf '{"period_id": "2025Q3"}'`.
 New data is handled without a trigger by `readiness_ingest` → `readiness_refresh_changed`;
 period closes by `readiness_period_close`.
 
@@ -54,7 +54,7 @@ PERIOD_ID = "{{ params.period_id }}"
 @task(task_id="ingest_reports", multiple_outputs=False)
 def ingest_reports() -> dict[str, Any]:
     """Kafka -> bronze: ingest the report events not yet in bronze."""
-    from readiness.orchestration import run_ingest
+    from readiness.orchestration.tasks import run_ingest
     from readiness.settings import load_settings
 
     return run_ingest(load_settings())
@@ -64,34 +64,20 @@ def ingest_reports() -> dict[str, Any]:
 def validate_batch(period_id: str) -> dict[str, Any]:
     """Bronze -> silver + quarantine for the period; fails without retries if a batch-level
     quality check fails (the same data would fail again)."""
-    from airflow.exceptions import AirflowFailException
-
-    from readiness.orchestration import validate
-    from readiness.quality import QualityGateError
+    from readiness.orchestration.tasks import validate
     from readiness.settings import load_settings
 
-    try:
+    with fail_fast():
         return validate(load_settings(), period_id)
-    except QualityGateError as exc:
-        raise AirflowFailException(str(exc)) from exc
 
 
 @task(task_id="publish_tables", multiple_outputs=False)
 def publish_tables(period_id: str) -> dict[str, Any]:
     """Silver -> gold tables for the period."""
-    from readiness.orchestration import publish
+    from readiness.orchestration.tasks import publish
     from readiness.settings import load_settings
 
     return publish(load_settings(), period_id)
-
-
-@teardown
-@task(task_id="record_run", multiple_outputs=False)
-def record_run(**context: Any) -> dict[str, Any]:
-    """Write this run's row to ops_pipeline_runs from the other tasks' XComs."""
-    from readiness.run_health import record_airflow_run
-
-    return record_airflow_run(context)
 
 
 with DAG(
@@ -103,14 +89,7 @@ with DAG(
     max_active_runs=1,
     tags=["readiness", "spark", "delta", "period"],
     default_args=default_args(),
-    params={
-        "period_id": Param(
-            type="string",
-            pattern=r"^[0-9]{4}(Q[1-4]|S[12])?$",
-            title="Reporting period",
-            description="YYYY, YYYYQ1..YYYYQ4 or YYYYS1..YYYYS2, e.g. 2025Q3",
-        ),
-    },
+    params={"period_id": period_param()},
 ):
     ingested = ingest_reports()
     validated = validate_batch(PERIOD_ID)

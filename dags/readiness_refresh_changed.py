@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import DAG, Asset, Param, task, teardown
+from airflow.sdk import DAG, task
 
-from readiness.orchestration import BRONZE_ASSET_NAME, BRONZE_ASSET_URI, default_args
-
-BRONZE = Asset(name=BRONZE_ASSET_NAME, uri=BRONZE_ASSET_URI, group="readiness")
+from readiness.orchestration.dag_support import BRONZE_ASSET as BRONZE
+from readiness.orchestration.dag_support import default_args, fail_fast, period_list_param, record_run
 
 DOC_MD = """
 # Readiness: refresh the periods that changed (asset-scheduled)
@@ -18,9 +17,9 @@ received them.
 
 | task | calls | what it does |
 | --- | --- | --- |
-| `find_changed_periods` | `readiness.orchestration.periods_from_events` | Union of the `periods` in the extras of the asset events that triggered this run (several ingest runs may be folded into one run here), plus the `periods` param for a manual run. |
-| `refresh_period` (mapped, one per period) | `readiness.orchestration.refresh_period` | `validate_period` then `aggregate_period` for the period (the same functions as `readiness_period_pipeline`), under the period's lock. A failed batch-level quality check fails that period only, without retries. |
-| `record_run` | `readiness.run_health.record_airflow_run` | Teardown: this run's row in `ops_pipeline_runs`. |
+| `find_changed_periods` | `readiness.orchestration.tasks.periods_from_events` | Union of the `periods` in the extras of the asset events that triggered this run (several ingest runs may be folded into one run here), plus the `periods` param for a manual run. |
+| `refresh_period` (mapped, one per period) | `readiness.orchestration.tasks.refresh_period` | `validate_period` then `aggregate_period` for the period (the same functions as `readiness_period_pipeline`), under the period's lock. A failed batch-level quality check fails that period only, without retries. |
+| `record_run` | `readiness.orchestration.run_health.record_airflow_run` | Teardown: this run's row in `ops_pipeline_runs`. |
 
 **Schedule**: `[Asset("bronze_report_events")]`, `catchup=False`, `max_active_runs=1`.
 Mapped periods run one at a time (`max_active_tis_per_dagrun=1`: one Spark driver per run).
@@ -32,7 +31,7 @@ Mapped periods run one at a time (`max_active_tis_per_dagrun=1`: one Spark drive
 @task(task_id="find_changed_periods", multiple_outputs=False)
 def find_changed_periods(**context: Any) -> list[str]:
     """The periods named by the triggering bronze asset events (and the `periods` param)."""
-    from readiness.orchestration import periods_from_events
+    from readiness.orchestration.calendar import periods_from_events
 
     events = context["triggering_asset_events"]
     extras = [event.extra for event in events[BRONZE]] if BRONZE in events else []
@@ -45,25 +44,11 @@ def find_changed_periods(**context: Any) -> list[str]:
       map_index_template="{{ task.op_kwargs['period_id'] }}")
 def refresh_period(period_id: str) -> dict[str, Any]:
     """validate_period + aggregate_period for one period."""
-    from airflow.exceptions import AirflowFailException
-
-    from readiness.orchestration import refresh_period as refresh
-    from readiness.quality import QualityGateError
+    from readiness.orchestration.tasks import refresh_period as refresh
     from readiness.settings import load_settings
 
-    try:
+    with fail_fast():
         return refresh(load_settings(), period_id)
-    except QualityGateError as exc:
-        raise AirflowFailException(str(exc)) from exc
-
-
-@teardown
-@task(task_id="record_run", multiple_outputs=False)
-def record_run(**context: Any) -> dict[str, Any]:
-    """Write this run's row to ops_pipeline_runs from the other tasks' XComs."""
-    from readiness.run_health import record_airflow_run
-
-    return record_airflow_run(context)
 
 
 with DAG(
@@ -76,9 +61,8 @@ with DAG(
     tags=["readiness", "spark", "delta", "data-aware"],
     default_args=default_args(),
     params={
-        "periods": Param([], type="array", items={"type": "string", "pattern": r"^[0-9]{4}(Q[1-4]|S[12])?$"},
-                         title="Periods (manual runs)",
-                         description="Extra periods to refresh; asset-triggered runs take them from the events"),
+        "periods": period_list_param(title="Periods (manual runs)",
+                                     description="Extra periods to refresh; asset-triggered runs take them from the events"),
     },
 ):
     periods = find_changed_periods()

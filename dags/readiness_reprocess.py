@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import DAG, Param, task, teardown
+from airflow.sdk import DAG, Param, task
 
-from readiness.orchestration import default_args
+from readiness.orchestration.dag_support import default_args, fail_fast, period_param, record_run
 
 DOC_MD = """
 # Readiness reprocess
@@ -16,8 +16,8 @@ functions as every other DAG (`validate_period`, `aggregate_period`). For correc
 
 | task | calls | what it does |
 | --- | --- | --- |
-| `rebuild_period` | `readiness.orchestration.rebuild_period` | Checks `methodology_version` first (unknown: the task **fails at once, no retries**), then validates and aggregates the period under its lock; with `refreeze=true` records the rebuilt gold versions as the period's freeze. Returns the counts, the Delta versions written and the methodology's index row count. |
-| `record_run` | `readiness.run_health.record_airflow_run` | Teardown: this run's row in `ops_pipeline_runs`. |
+| `rebuild_period` | `readiness.orchestration.tasks.rebuild_period` | Checks `methodology_version` first (unknown: the task **fails at once, no retries**), then validates and aggregates the period under its lock; with `refreeze=true` records the rebuilt gold versions as the period's freeze. Returns the counts, the Delta versions written and the methodology's index row count. |
+| `record_run` | `readiness.orchestration.run_health.record_airflow_run` | Teardown: this run's row in `ops_pipeline_runs`. |
 
 **Parameters**: `period_id` (required, e.g. `2026Q3`), `methodology_version` (optional,
 `ict-index` or `ict-index.v1`: the aggregation scores every shipped methodology at its shipped
@@ -29,33 +29,16 @@ content and their Delta versions. `max_active_runs=1`.
 Trigger: `airflow dags trigger readiness_reprocess --conf '{"period_id": "2026Q3"}'`.
 """
 
-PERIOD_PATTERN = r"^[0-9]{4}(Q[1-4]|S[12])?$"
-
-
 @task(task_id="rebuild_period", multiple_outputs=False)
 def rebuild_period(**context: Any) -> dict[str, Any]:
     """Validate + aggregate the chosen period (bad methodology or quality gate: fail, no retry)."""
-    from airflow.exceptions import AirflowFailException
-
-    from readiness.orchestration import rebuild_period as rebuild
-    from readiness.quality import QualityGateError
+    from readiness.orchestration.tasks import rebuild_period as rebuild
     from readiness.settings import load_settings
 
     params = context["params"]
-    try:
+    with fail_fast(ValueError):  # a bad parameter or bad data: a retry would fail again
         return rebuild(load_settings(), params["period_id"], params.get("methodology_version"),
                        bool(params.get("refreeze")), context["run_id"])
-    except (ValueError, QualityGateError) as exc:  # a bad parameter or bad data: a retry would fail again
-        raise AirflowFailException(str(exc)) from exc
-
-
-@teardown
-@task(task_id="record_run", multiple_outputs=False)
-def record_run(**context: Any) -> dict[str, Any]:
-    """Write this run's row to ops_pipeline_runs from the other tasks' XComs."""
-    from readiness.run_health import record_airflow_run
-
-    return record_airflow_run(context)
 
 
 with DAG(
@@ -68,8 +51,7 @@ with DAG(
     tags=["readiness", "spark", "delta", "period", "reprocess"],
     default_args=default_args(),
     params={
-        "period_id": Param(type="string", pattern=PERIOD_PATTERN, title="Reporting period",
-                           description="YYYY, YYYYQ1..YYYYQ4 or YYYYS1..YYYYS2, e.g. 2026Q3"),
+        "period_id": period_param(),
         "methodology_version": Param(None, type=["null", "string"], title="Methodology (optional)",
                                      description="e.g. ict-index or ict-index.v1"),
         "refreeze": Param(False, type="boolean", title="Record the rebuilt versions as the period's freeze"),

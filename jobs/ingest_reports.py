@@ -1,6 +1,6 @@
 """Spark job: Kafka report events -> bronze (exactly once, incremental).
 
-Submit:  spark-submit --jars "$(python -m readiness.maven classpath spark-packages)" jobs/ingest_reports.py
+Submit:  spark-submit --jars "$(python -m readiness.ops.maven classpath spark-packages)" jobs/ingest_reports.py
 Locally: python jobs/ingest_reports.py   (the session is configured from readiness.settings)
 """
 from __future__ import annotations

@@ -7,6 +7,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from readiness.domain.bases import BASES, DEFAULT_BASIS
 from readiness.settings import load_settings
 
 
@@ -18,8 +19,8 @@ def _as_of(text: str | None) -> datetime:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from readiness.producer import ReportProducer
-    from readiness.report_files import ReportFileError, read_reports
+    from readiness.contracts.producer import ReportProducer
+    from readiness.contracts.report_files import ReportFileError, read_reports
 
     try:
         reports = read_reports(Path(args.file))
@@ -43,11 +44,11 @@ def _report_publish(result) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from readiness.encoding import TARGET_PLAN
-    from readiness.simulate import SimulationProfile, simulate
+    from readiness.contracts.encoding import TARGET_PLAN
+    from readiness.dev.simulate import SimulationProfile, simulate
 
     if args.if_empty and not args.out:
-        from readiness.producer import topic_message_count
+        from readiness.contracts.producer import topic_message_count
 
         existing = topic_message_count(load_settings())
         if existing:
@@ -62,7 +63,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 handle.write(json.dumps({**report, "submitted_at": report["submitted_at"].isoformat()}, ensure_ascii=False) + "\n")
         print(f"wrote {len(batch.reports)} reports for {periods} to {args.out}")
         return 0
-    from readiness.producer import ReportProducer
+    from readiness.contracts.producer import ReportProducer
 
     settings = load_settings()
     with ReportProducer(settings) as producer:
@@ -75,7 +76,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_latest_period(args: argparse.Namespace) -> int:
-    from readiness.periods import default_calendar
+    from readiness.domain.periods import default_calendar
 
     periods = default_calendar().closed_periods(args.report_type, _as_of(args.as_of), args.count)
     print(" ".join(p.id for p in periods))
@@ -97,7 +98,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 def cmd_ranking(args: argparse.Namespace) -> int:
     from readiness.pipeline.aggregate import ranking
-    from readiness.views import latest_period, print_ranking
+    from readiness.analyst.views import latest_period, print_ranking
 
     settings = load_settings()
     period_id = args.period or latest_period(settings)
@@ -106,8 +107,8 @@ def cmd_ranking(args: argparse.Namespace) -> int:
 
 
 def cmd_compliance(args: argparse.Namespace) -> int:
-    from readiness.reference import province_names
-    from readiness.views import compliance_rows, format_compliance, latest_period
+    from readiness.domain.reference import province_names
+    from readiness.analyst.views import compliance_rows, format_compliance, latest_period
 
     settings = load_settings()
     period_id = args.period or latest_period(settings)
@@ -116,7 +117,7 @@ def cmd_compliance(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
-    from readiness.views import format_quarantine, open_quarantine
+    from readiness.analyst.views import format_quarantine, open_quarantine
 
     rows = open_quarantine(load_settings(), args.province, args.period, args.all)
     print(format_quarantine(rows))
@@ -124,7 +125,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from readiness.scoring import MethodologyError, composite, load_methodology, read_components_csv
+    from readiness.domain.scoring import MethodologyError, composite, load_methodology, read_components_csv
 
     try:
         methodology = load_methodology(args.methodology)
@@ -169,12 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ranking", help="print the published ranking of a period from the gold table")
     p.add_argument("--period", help="period id; default the latest in the gold table")
     p.add_argument("--methodology", default="ict-index")
-    p.add_argument("--basis", default="restated_2025", choices=("as_reported", "restated_2025"))
+    p.add_argument("--basis", default=DEFAULT_BASIS, choices=BASES)
     p.set_defaults(func=cmd_ranking)
 
     p = sub.add_parser("compliance", help="print reporting compliance per province for a period")
     p.add_argument("--period", help="period id; default the latest in the gold tables")
-    p.add_argument("--basis", default="restated_2025", choices=("as_reported", "restated_2025"))
+    p.add_argument("--basis", default=DEFAULT_BASIS, choices=BASES)
     p.set_defaults(func=cmd_compliance)
 
     p = sub.add_parser("quarantine", help="list quarantined reports still to be corrected, per province")
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Analysts (SQL server, query and exports, report) and data engineers (run health).
     from readiness.analyst.commands import register as register_analyst
-    from readiness.run_health import register as register_status
+    from readiness.orchestration.run_health import register as register_status
 
     register_analyst(sub)
     register_status(sub)

@@ -1,8 +1,10 @@
 """One settings object per environment, chosen by ``READINESS_ENV``.
 
 Defaults live here; any field can be overridden by an environment variable named
-``READINESS_<FIELD>`` (upper case). Secrets (webhook tokens, database passwords) are read
-only from the environment and never have defaults in code.
+``READINESS_<FIELD>`` (upper case). Secrets (webhook token, the Airflow metadata URL with its
+password) have no defaults in code: they come from the environment, or from a file named by
+``READINESS_<FIELD>_FILE`` (a mounted secret), and are held as :class:`Secret`, which never prints.
+This module is the only place that reads ``READINESS_*`` variables (a test enforces it).
 """
 from __future__ import annotations
 
@@ -10,8 +12,39 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Reference data, methodologies and engine configuration shipped inside the package.
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+ENV_PREFIX = "READINESS_"
+ENV_VAR = "READINESS_ENV"
+
+
+class Secret:
+    """A secret value: ``str()`` and ``repr()`` show a mask, :meth:`reveal` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str = "") -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -28,13 +61,22 @@ class Settings:
     topic_reports: str = "readiness.report-submissions.v1"
     topic_targets: str = "readiness.target-plans.v1"
     topic_partitions: int = 6
-    # Reports stay on the topic long enough to rebuild bronze after a lost checkpoint.
+    # How long reports stay on the topic (the ministry's re-read window for bronze).
     topic_retention_ms: int = 90 * 24 * 3600 * 1000
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = 4
-    timezone: str = "Asia/Ho_Chi_Minh"
+    # Alerts: a JSON POST per alert; the bearer token is a secret.
     webhook_url: str = ""
+    webhook_token: Secret = Secret()
+    # The ingest DAG's cron (read by the DAG processor, in the reporting calendar's time zone).
+    ingest_cron: str = "*/5 * * * *"
+    # Hours without any new event after which the ingest alerts once (0 = off).
+    ingest_silence_hours: float = 24.0
+    # The analysts' SQL server (Spark Thrift Server, JDBC).
+    sql_port: int = 10000
+    # Airflow metadata database (SQLAlchemy URL with its password); empty: SQLite under airflow_home.
+    airflow_db_url: Secret = Secret()
 
     @property
     def lake_dir(self) -> Path:
@@ -57,16 +99,25 @@ class Settings:
         return str(self.lake_dir / name)
 
 
+def env_name(field: str) -> str:
+    """The environment variable of a settings field: ``webhook_token`` -> ``READINESS_WEBHOOK_TOKEN``."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def secret_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(Settings) if f.type in (Secret, "Secret"))
+
+
 _PROFILES: dict[str, dict[str, object]] = {
     "local": {},
     # CI: same engines on the same loopback, on ports unlikely to clash with a developer's broker.
     "ci": {"kafka_bootstrap": "127.0.0.1:19092", "kafka_controller_port": 19093},
-    # Production: the multi-host deployment in docker/; hosts come from the environment.
+    # Production: the multi-host deployment in docker/ (the image's layout); hosts from the environment.
     "production": {
         "kafka_bootstrap": "kafka:9092",
         "spark_master": "spark://spark-master:7077",
         "var_dir": Path("/data/readiness"),
-        "cache_dir": Path("/opt/readiness/cache"),
+        "cache_dir": Path("/opt/readiness/.cache"),
         "spark_driver_memory": "4g",
         "spark_shuffle_partitions": 34,
     },
@@ -74,26 +125,65 @@ _PROFILES: dict[str, dict[str, object]] = {
 
 
 def _coerce(value: str, kind: object) -> object:
-    if kind is int or kind == "int":
+    if kind in (int, "int"):
         return int(value)
-    if kind is Path or kind == "Path":
+    if kind in (float, "float"):
+        return float(value)
+    if kind in (Path, "Path"):
         return Path(value)
+    if kind in (Secret, "Secret"):
+        return Secret(value)
     return value
 
 
-def load_settings(env: str | None = None, **overrides: object) -> Settings:
+def _read_env(name: str, kind: object, environ: dict[str, str]) -> Any:
+    raw = environ.get(env_name(name))
+    if raw is None and kind in (Secret, "Secret"):
+        path = environ.get(env_name(name) + "_FILE")
+        if path:
+            raw = Path(path).read_text(encoding="utf-8").strip()
+    return None if raw is None else _coerce(raw, kind)
+
+
+def load_settings(env: str | None = None, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Build the settings for ``env`` (default: ``READINESS_ENV`` or ``local``).
 
-    Precedence: explicit ``overrides`` > ``READINESS_<FIELD>`` environment variables >
-    the environment's profile > the defaults above.
+    Precedence: explicit ``overrides`` > ``READINESS_<FIELD>`` environment variables (secrets also
+    ``READINESS_<FIELD>_FILE``) > the environment's profile > the defaults above. ``environ``
+    defaults to ``os.environ``.
     """
-    env = env or os.environ.get("READINESS_ENV", "local")
+    environ = dict(os.environ) if environ is None else environ
+    env = env or environ.get(ENV_VAR, "local")
     if env not in _PROFILES:
-        raise ValueError(f"unknown READINESS_ENV {env!r}; expected one of {sorted(_PROFILES)}")
+        raise ValueError(f"unknown {ENV_VAR} {env!r}; expected one of {sorted(_PROFILES)}")
     values: dict[str, object] = {"env": env, **_PROFILES[env]}
     for f in dataclasses.fields(Settings):
-        raw = os.environ.get(f"READINESS_{f.name.upper()}")
-        if raw is not None and f.name != "env":
-            values[f.name] = _coerce(raw, f.type)
+        if f.name == "env":
+            continue
+        value = _read_env(f.name, f.type, environ)
+        if value is not None:
+            values[f.name] = value
+    for name in secret_fields():
+        if isinstance(overrides.get(name), str):
+            overrides[name] = Secret(str(overrides[name]))
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``READINESS_*`` variables from which ``load_settings()`` in another process rebuilds ``settings``.
+
+    Every field is exported (also those set by override), paths made absolute; secrets only when
+    set, by value (a child process's environment, never printed).
+    """
+    env = {ENV_VAR: settings.env}
+    for f in dataclasses.fields(Settings):
+        if f.name == "env":
+            continue
+        value = getattr(settings, f.name)
+        if isinstance(value, Secret):
+            if value:
+                env[env_name(f.name)] = value.reveal()
+            continue
+        env[env_name(f.name)] = str(value.resolve() if isinstance(value, Path) else value)
+    return env

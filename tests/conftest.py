@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from readiness.kafka_local import LocalKafka, ensure_topics
+from readiness.dev.kafka_broker import LocalKafka
+from readiness.ops.topics import ensure_topics
 from readiness.settings import Settings, load_settings
 
 
@@ -60,7 +61,7 @@ def isolated(kafka_broker: Settings, tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     """One local SparkSession (with Delta and the Kafka source) for the test process."""
-    from readiness.spark_session import get_spark
+    from readiness.lake.spark import get_spark
 
     session = get_spark(load_settings(env="ci", var_dir=tmp_path_factory.mktemp("spark")))
     yield session

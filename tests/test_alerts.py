@@ -1,4 +1,4 @@
-"""readiness.alerts against a local HTTP server that records what it receives.
+"""readiness.orchestration.alerts against a local HTTP server that records what it receives.
 
 ``RecordingWebhook`` is also used by the engine tests (``test_orchestration_engine.py``).
 """
@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pytest
 
-from readiness import alerts
+from readiness.orchestration import alerts
 from readiness.settings import load_settings
 
 

@@ -24,8 +24,8 @@ from readiness.analyst.catalog import UNDESCRIBED, delta_columns, gold_tables, p
 from readiness.analyst.query import QueryError, run_query
 from readiness.analyst.report import write_report
 from readiness.analyst.sql_server import SqlServer, beeline, parse_csv2
-from readiness.periods import parse_period
-from readiness.reference import province_names
+from readiness.domain.periods import parse_period
+from readiness.domain.reference import province_names
 from readiness.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -53,12 +53,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def published(isolated, spark) -> Published:
-    from readiness.encoding import TARGET_PLAN
+    from readiness.contracts.encoding import TARGET_PLAN
     from readiness.pipeline.aggregate import aggregate_period
     from readiness.pipeline.ingest import ingest_reports
     from readiness.pipeline.validate import validate_period
-    from readiness.producer import ReportProducer
-    from readiness.simulate import SimulationProfile, simulate
+    from readiness.contracts.producer import ReportProducer
+    from readiness.dev.simulate import SimulationProfile, simulate
 
     started = time.monotonic()
     settings = isolated("analyst")

@@ -3,7 +3,7 @@
 The policy, enforced on every DAG file: no import errors and no heavy import at parse time
 (checked statically and in a fresh interpreter), ``catchup`` passed explicitly (False), tags,
 an owner on every task, ``max_active_runs=1``, retries >= 2 with a delay of at least a minute,
-the failure alert (``readiness.alerts.task_failure_callback``) on every task, a Markdown
+the failure alert (``readiness.orchestration.alerts.task_failure_callback``) on every task, a Markdown
 ``doc_md``, one XCom per task, and a final ``record_run`` teardown task that writes the run's
 row to ``ops_pipeline_runs``.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from readiness.airflow_local import DAGS_FOLDER, airflow_env
+from readiness.dev.airflow_local import DAGS_FOLDER, airflow_env
 from readiness.settings import load_settings
 
 DAG_FILES = sorted(p for p in DAGS_FOLDER.glob("*.py") if not p.name.startswith("_"))
@@ -181,7 +181,7 @@ class TestDagPolicy:
         assert not short, f"{dag_id}: retry_delay under a minute: {short}"
 
     def test_failure_alert_on_every_task(self, dagbag, dag_id):
-        from readiness.alerts import task_failure_callback
+        from readiness.orchestration.alerts import task_failure_callback
 
         dag = dagbag.dags[dag_id]
         def callbacks(task) -> list:  # a mapped task keeps the callback as given, not as a list

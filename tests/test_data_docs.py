@@ -17,9 +17,9 @@ import pytest
 from pyspark.sql import SparkSession
 from test_quality_gate import SUITE_PARAMETERS, SUITE_PATH, frame, value_row
 
-from readiness import data_docs
-from readiness.data_docs import build_data_docs, index_path
-from readiness.quality import KEY_COLUMNS, GateResult, load_suite, run_suite
+from readiness.quality import data_docs
+from readiness.quality.data_docs import build_data_docs, index_path
+from readiness.quality.gate import KEY_COLUMNS, GateResult, load_suite, run_suite
 
 SUITE = "silver_report_values"
 PERIOD = "2026Q3"

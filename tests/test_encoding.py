@@ -12,7 +12,7 @@ import avro.schema
 import io
 import pytest
 
-from readiness.encoding import (MARKER, REPORT_SUBMISSION, EventDecodeError, InvalidEventError, SchemaRegistry,
+from readiness.contracts.encoding import (MARKER, REPORT_SUBMISSION, EventDecodeError, InvalidEventError, SchemaRegistry,
                                 decode, encode, schema_fingerprint)
 from readiness.settings import PROJECT_ROOT
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from readiness.kafka_local import LocalKafka, broker_answers, describe_topic, ensure_topics
+from readiness.dev.kafka_broker import LocalKafka
+from readiness.ops.topics import broker_answers, describe_topic, ensure_topics
 from readiness.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow
@@ -80,7 +81,7 @@ def test_up_twice_is_a_noop(kafka_broker: Settings) -> None:
         "READINESS_KAFKA_BOOTSTRAP": kafka_broker.kafka_bootstrap,
         "READINESS_KAFKA_CONTROLLER_PORT": str(kafka_broker.kafka_controller_port),
     }
-    cli = [sys.executable, "-m", "readiness.kafka_local"]
+    cli = [sys.executable, "-m", "readiness.dev.kafka_broker"]
     up = subprocess.run([*cli, "up"], env=env, capture_output=True, text=True, timeout=60)
     assert up.returncode == 0, up.stderr
     assert f"{kafka_broker.topic_reports}: {kafka_broker.topic_partitions} partitions" in up.stdout

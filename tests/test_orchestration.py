@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from readiness import orchestration as orch
-from readiness.periods import CALENDAR_FILE, ReportingCalendar
+from readiness.domain.scoring import resolve_methodology, shipped_methodologies
+from readiness.lake.log import lake_versions, table_version, versions_written
+from readiness.orchestration.calendar import changed_periods, close_day, next_close_days, periods_closing_on, periods_from_events, periods_to_close, sort_periods
+from readiness.orchestration.dag_support import default_args
+from readiness.orchestration.freezes import gold_tables, missing_by_province, plan_freeze
+from readiness.orchestration.locks import lock, period_lock
+from readiness.domain.periods import CALENDAR_FILE, ReportingCalendar
 from readiness.settings import load_settings
 
 UTC = timezone.utc
@@ -32,24 +37,24 @@ UTC = timezone.utc
     (date(2026, 11, 22), []),
 ])
 def test_periods_closing_on(day, expected):
-    assert [p.id for p in orch.periods_closing_on(day)] == expected
+    assert [p.id for p in periods_closing_on(day)] == expected
 
 
 def test_the_close_day_is_the_local_day_in_hanoi():
     # 01:00 in Hanoi on 21 September is 18:00 UTC on 20 September: the close runs for Q3.
-    assert orch.periods_to_close(datetime(2026, 9, 20, 18, 0, tzinfo=UTC)) == ["2026Q3"]
+    assert periods_to_close(datetime(2026, 9, 20, 18, 0, tzinfo=UTC)) == ["2026Q3"]
     # 16:59 UTC on 20 September is 23:59 in Hanoi, still the due date: nothing closes.
-    assert orch.periods_to_close(datetime(2026, 9, 20, 16, 59, tzinfo=UTC)) == []
+    assert periods_to_close(datetime(2026, 9, 20, 16, 59, tzinfo=UTC)) == []
     # 17:00 UTC on 20 September is midnight in Hanoi: Q3 closes.
-    assert orch.periods_to_close(datetime(2026, 9, 20, 17, 0, tzinfo=UTC)) == ["2026Q3"]
+    assert periods_to_close(datetime(2026, 9, 20, 17, 0, tzinfo=UTC)) == ["2026Q3"]
     with pytest.raises(ValueError):
-        orch.close_day(datetime(2026, 9, 21, 1, 0))  # naive: which zone?
+        close_day(datetime(2026, 9, 21, 1, 0))  # naive: which zone?
 
 
 def test_a_requested_period_closes_whatever_the_day():
-    assert orch.periods_to_close(datetime(2026, 11, 22, 18, 0, tzinfo=UTC), "2026Q3") == ["2026Q3"]
+    assert periods_to_close(datetime(2026, 11, 22, 18, 0, tzinfo=UTC), "2026Q3") == ["2026Q3"]
     with pytest.raises(ValueError):
-        orch.periods_to_close(datetime(2026, 11, 22, 18, 0, tzinfo=UTC), "2026Q5")
+        periods_to_close(datetime(2026, 11, 22, 18, 0, tzinfo=UTC), "2026Q5")
 
 
 def test_due_dates_come_from_the_calendar_data():
@@ -57,15 +62,15 @@ def test_due_dates_come_from_the_calendar_data():
     config["report_types"]["quarterly"]["due"]["Q3"] = {"month": 10, "day": 5}
     config["report_types"]["yearly"]["due"]["Y"] = {"month": 1, "day": 15, "year_offset": 1}
     calendar = ReportingCalendar(config)
-    assert [p.id for p in orch.periods_closing_on(date(2026, 9, 21), calendar)] == []
-    assert [p.id for p in orch.periods_closing_on(date(2026, 10, 6), calendar)] == ["2026Q3"]
+    assert [p.id for p in periods_closing_on(date(2026, 9, 21), calendar)] == []
+    assert [p.id for p in periods_closing_on(date(2026, 10, 6), calendar)] == ["2026Q3"]
     # A yearly report due in January of the next year closes the year before.
-    assert [p.id for p in orch.periods_closing_on(date(2027, 1, 16), calendar)] == ["2026"]
-    assert orch.periods_to_close(datetime(2026, 10, 5, 18, 0, tzinfo=UTC), calendar=calendar) == ["2026Q3"]
+    assert [p.id for p in periods_closing_on(date(2027, 1, 16), calendar)] == ["2026"]
+    assert periods_to_close(datetime(2026, 10, 5, 18, 0, tzinfo=UTC), calendar=calendar) == ["2026Q3"]
 
 
 def test_next_close_days():
-    assert orch.next_close_days(date(2026, 9, 22), 3) == [
+    assert next_close_days(date(2026, 9, 22), 3) == [
         (date(2026, 12, 15), ["2026S2"]), (date(2026, 12, 21), ["2026Q4", "2026"]), (date(2027, 3, 21), ["2027Q1"])]
 
 
@@ -102,30 +107,30 @@ def lake(tmp_path):
 
 
 def test_table_versions_from_the_log(lake):
-    assert orch.table_version(Path(lake.table_path("bronze_report_events"))) == 3
-    assert orch.table_version(Path(lake.table_path("no_such_table"))) is None
-    assert orch.lake_versions(lake) == {"bronze_report_events": 3, "gold_indicator_values": 1}
-    assert orch.versions_written({"bronze_report_events": 3, "gold_indicator_values": 0},
-                                 orch.lake_versions(lake)) == {"gold_indicator_values": 1}
+    assert table_version(Path(lake.table_path("bronze_report_events"))) == 3
+    assert table_version(Path(lake.table_path("no_such_table"))) is None
+    assert lake_versions(lake) == {"bronze_report_events": 3, "gold_indicator_values": 1}
+    assert versions_written({"bronze_report_events": 3, "gold_indicator_values": 0},
+                                 lake_versions(lake)) == {"gold_indicator_values": 1}
 
 
 def test_changed_periods_between_versions(lake):
     # Only what commits 2 and 3 added, in data-window order (S1 ends 14 June, Q3 14 September).
-    assert orch.changed_periods(lake, 1, 3) == ["2026S1", "2026Q3"]
-    assert orch.changed_periods(lake, 2, 3) == ["2026Q3"]             # a removed file is no new data
-    assert orch.changed_periods(lake, None, 0) == ["2026Q2"]          # a new table: from version 0
-    assert orch.changed_periods(lake, None) == ["2026Q2", "2026S1", "2026Q3"]  # same window end: quarter first
-    assert orch.changed_periods(lake, 3, 3) == []
+    assert changed_periods(lake, 1, 3) == ["2026S1", "2026Q3"]
+    assert changed_periods(lake, 2, 3) == ["2026Q3"]             # a removed file is no new data
+    assert changed_periods(lake, None, 0) == ["2026Q2"]          # a new table: from version 0
+    assert changed_periods(lake, None) == ["2026Q2", "2026S1", "2026Q3"]  # same window end: quarter first
+    assert changed_periods(lake, 3, 3) == []
     with pytest.raises(FileNotFoundError):  # a commit cleaned up from the log: cannot tell
-        orch.changed_periods(lake, 3, 4)
+        changed_periods(lake, 3, 4)
 
 
 def test_periods_from_asset_events():
     extras = [{"periods": ["2026Q3", "2026Q2"], "bronze_version": 4}, {"periods": ["2026Q3", "2026"]}, None, {}]
     # Window order: 2026Q2 ends 14 June, 2026Q3 on 14 September, the year on 14 December.
-    assert orch.periods_from_events(extras) == ["2026Q2", "2026Q3", "2026"]
-    assert orch.periods_from_events([], ["2026S1", "bad"]) == ["2026S1"]
-    assert orch.sort_periods(["2026", "2026Q4", "2026S2", "2025Q4"]) == ["2025Q4", "2026Q4", "2026S2", "2026"]
+    assert periods_from_events(extras) == ["2026Q2", "2026Q3", "2026"]
+    assert periods_from_events([], ["2026S1", "bad"]) == ["2026S1"]
+    assert sort_periods(["2026", "2026Q4", "2026S2", "2025Q4"]) == ["2025Q4", "2026Q4", "2026S2", "2026"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,18 +146,18 @@ def test_periods_from_asset_events():
     ({}, {}, False, None),                                                         # no gold table yet
 ])
 def test_plan_freeze(existing, current, refreeze, expected):
-    assert orch.plan_freeze(existing, current, refreeze) == expected
+    assert plan_freeze(existing, current, refreeze) == expected
 
 
 def test_gold_tables_exclude_the_freeze_register():
     versions = {"bronze_report_events": 9, "gold_indicator_values": 4, "gold_period_freezes": 2,
                 "gold_target_attainment": 1, "silver_indicator_values": 3}
-    assert orch.gold_tables(versions) == {"gold_indicator_values": 4, "gold_target_attainment": 1}
+    assert gold_tables(versions) == {"gold_indicator_values": 4, "gold_target_attainment": 1}
 
 
 def test_missing_by_province():
     rows = [("38", ["38.S03", "38.S01"]), ("25", []), ("01", None), ("38", ["38.S03", "38.S09"])]
-    assert orch.missing_by_province(rows) == {"38": ["38.S01", "38.S03", "38.S09"]}
+    assert missing_by_province(rows) == {"38": ["38.S01", "38.S03", "38.S09"]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,7 +172,7 @@ SHIPPED = {"ict-index": "1", "dti-2022": "1"}
     ("dti-2022.v1", ("dti-2022", "1")), ("dti-2022", ("dti-2022", "1")),
 ])
 def test_resolve_methodology(spec, expected):
-    assert orch.resolve_methodology(spec, SHIPPED) == expected
+    assert resolve_methodology(spec, SHIPPED) == expected
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -177,11 +182,11 @@ def test_resolve_methodology(spec, expected):
 ])
 def test_resolve_methodology_rejects(spec, message):
     with pytest.raises(ValueError, match=message):
-        orch.resolve_methodology(spec, SHIPPED)
+        resolve_methodology(spec, SHIPPED)
 
 
 def test_shipped_methodologies_include_ict_index():
-    assert orch.shipped_methodologies()["ict-index"] == "1"
+    assert shipped_methodologies()["ict-index"] == "1"
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,11 +198,11 @@ def test_lock_serialises_and_is_reentrant(tmp_path):
     order: list[str] = []
 
     def second() -> None:
-        with orch.lock(settings, "ingest", poll=0.05):
+        with lock(settings, "ingest", poll=0.05):
             order.append("second")
 
-    with orch.lock(settings, "ingest"):
-        with orch.lock(settings, "ingest"):  # re-entrant in the same process
+    with lock(settings, "ingest"):
+        with lock(settings, "ingest"):  # re-entrant in the same process
             order.append("first")
         thread = threading.Thread(target=second)
         thread.start()
@@ -214,12 +219,12 @@ def test_lock_times_out(tmp_path):
 
     def contender() -> None:
         try:
-            with orch.lock(settings, "period-2026Q3", timeout=0.2, poll=0.05):
+            with lock(settings, "period-2026Q3", timeout=0.2, poll=0.05):
                 acquired.append("the contender got a lock that was held")
         except TimeoutError as exc:
             failures.append(str(exc))
 
-    with orch.period_lock(settings, "2026Q3"):
+    with period_lock(settings, "2026Q3"):
         thread = threading.Thread(target=contender)
         thread.start()
         thread.join(5)
@@ -228,9 +233,9 @@ def test_lock_times_out(tmp_path):
 
 
 def test_default_args_policy():
-    from readiness.alerts import task_failure_callback
+    from readiness.orchestration.alerts import task_failure_callback
 
-    args = orch.default_args()
+    args = default_args()
     assert args["owner"] == "data-platform" and args["retries"] == 2
     assert args["retry_delay"].total_seconds() == 120
     assert args["on_failure_callback"] is task_failure_callback

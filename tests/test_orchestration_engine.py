@@ -27,11 +27,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from readiness import lake, orchestration as orch
-from readiness.airflow_local import AirflowServices
-from readiness.orchestration import FREEZES, lake_versions
-from readiness.producer import ReportProducer
-from readiness.tables import GOLD_COMPLETENESS, GOLD_INDEX, GOLD_VALUES
+from readiness.lake import store as lake
+from readiness.orchestration.freezes import freeze_period, frozen_versions, read_frozen
+from readiness.dev.airflow_local import AirflowServices
+from readiness.domain.periods import REPORTING_TIMEZONE
+from readiness.lake.log import lake_versions
+from readiness.lake.tables import FREEZES
+from readiness.contracts.producer import ReportProducer
+from readiness.lake.tables import GOLD_COMPLETENESS, GOLD_INDEX, GOLD_VALUES
 
 from conftest import free_port
 from test_alerts import RecordingWebhook
@@ -225,7 +228,7 @@ def test_failing_task_posts_to_the_webhook(airflow, reruns, webhook):
 
 
 def test_every_run_has_one_row_in_ops_pipeline_runs(airflow, published, reruns, spark, capsys):
-    from readiness.run_health import format_freshness, format_runs, freshness, recent_runs
+    from readiness.orchestration.run_health import format_freshness, format_runs, freshness, recent_runs
 
     settings, services = airflow
     rows = recent_runs(settings, limit=50)
@@ -254,8 +257,8 @@ def test_every_run_has_one_row_in_ops_pipeline_runs(airflow, published, reruns, 
     assert fresh["38"]["last_accepted_period"] == Q3 and fresh["38"]["events"] == 3
     assert fresh["01"]["last_event_at"] is None  # Hà Nội sent nothing
     with capsys.disabled():
-        print("\n" + format_runs(rows[:6], settings.timezone))
-        print(format_freshness([r for r in fresh.values() if r["events"]], now, settings.timezone))
+        print("\n" + format_runs(rows[:6], REPORTING_TIMEZONE))
+        print(format_freshness([r for r in fresh.values() if r["events"]], now, REPORTING_TIMEZONE))
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,7 +273,7 @@ Q3_38_COMPUTERS = ("basis = 'as_reported' AND province_code = '38' AND indicator
 @pytest.fixture(scope="module")
 def lag(airflow, reruns):
     """The committed offsets, then the lag once a correction is on Kafka but not yet ingested."""
-    from readiness.run_health import committed_offsets, ingest_lag
+    from readiness.orchestration.run_health import committed_offsets, ingest_lag
 
     settings, _ = airflow
     committed = committed_offsets(settings.checkpoint_dir / "ingest_reports")
@@ -290,7 +293,7 @@ def test_consumer_lag_from_the_real_checkpoint(airflow, lag):
 def test_freezing_again_keeps_the_first_freeze(airflow, reruns):
     settings, _ = airflow
     _, _, close, _ = reruns
-    again = orch.freeze_period(settings, Q3, "test-freeze-again")
+    again = freeze_period(settings, Q3, "test-freeze-again")
     first = close.xcom["close_period[0]"]["freeze"]
     assert again["frozen"] is False
     assert (again["versions"], again["frozen_at"]) == (first["versions"], first["frozen_at"])
@@ -312,18 +315,18 @@ def test_later_publishes_leave_the_frozen_version_readable(airflow, reruns, spar
     assert lake.replace_partition(later, settings, GOLD_VALUES, "period_id", Q3)
     assert lake.read(spark, settings, GOLD_VALUES).where(f"period_id = '{Q3}' AND {Q3_38_COMPUTERS}").collect()[0][
         "value"] == 90.0
-    assert orch.frozen_versions(settings, Q3) == frozen_versions
-    [row] = orch.read_frozen(settings, GOLD_VALUES, Q3).where(Q3_38_COMPUTERS).collect()
+    assert frozen_versions(settings, Q3) == frozen_versions
+    [row] = read_frozen(settings, GOLD_VALUES, Q3).where(Q3_38_COMPUTERS).collect()
     assert row["value"] == pytest.approx(published)
     # A deliberate refreeze (readiness_reprocess with refreeze=true) records the current versions.
-    refrozen = orch.freeze_period(settings, Q3, "test-refreeze", refreeze=True)
+    refrozen = freeze_period(settings, Q3, "test-refreeze", refreeze=True)
     assert refrozen["frozen"] is True and refrozen["versions"][GOLD_VALUES] == frozen_versions[GOLD_VALUES] + 1
-    [row] = orch.read_frozen(settings, GOLD_VALUES, Q3).where(Q3_38_COMPUTERS).collect()
+    [row] = read_frozen(settings, GOLD_VALUES, Q3).where(Q3_38_COMPUTERS).collect()
     assert row["value"] == 90.0
 
 
 def test_recording_a_run_again_keeps_one_row(airflow, reruns):
-    from readiness.run_health import OPS_RUNS, record_run, recent_runs
+    from readiness.orchestration.run_health import OPS_RUNS, record_run, recent_runs
 
     settings, _ = airflow
     _, reprocess, _, _ = reruns
@@ -340,17 +343,17 @@ def test_readiness_status_prints_runs_lag_and_freshness(airflow, published, reru
     import subprocess
     import sys
 
-    from readiness.airflow_local import readiness_env
+    from readiness.dev.airflow_local import readiness_env
 
     settings, _ = airflow
     _, _, refresh = published
     env = {**os.environ, **readiness_env(settings)}
-    out = subprocess.run([sys.executable, "-m", "readiness.run_health", "status", "--runs", "6"], env=env,
+    out = subprocess.run([sys.executable, "-m", "readiness.orchestration.run_health", "status", "--runs", "6"], env=env,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout
     # The ingest schedule may have ticked again meanwhile: the header counts the rows it shows.
-    from readiness.run_health import recent_runs
+    from readiness.orchestration.run_health import recent_runs
 
     header = re.match(r"Pipeline runs \(ops_pipeline_runs, latest (\d+); times Asia/Ho_Chi_Minh\)\n", text)
     assert header, text[:200]

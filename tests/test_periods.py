@@ -5,7 +5,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from readiness.periods import Period, PeriodError, ReportingCalendar, default_calendar, is_on_time, parse_period
+from readiness.domain.periods import Period, PeriodError, ReportingCalendar, default_calendar, is_on_time, parse_period
 
 
 @pytest.mark.parametrize("period_id, report_type, window", [

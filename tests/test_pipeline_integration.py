@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from readiness import lake
-from readiness.airflow_local import run_dag
-from readiness.producer import ReportProducer
-from readiness.encoding import TARGET_PLAN
-from readiness.tables import (BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS, GOLD_ATTAINMENT, GOLD_COMPLETENESS,
+from readiness.lake import store
+from readiness.dev.airflow_local import run_dag
+from readiness.contracts.producer import ReportProducer
+from readiness.contracts.encoding import TARGET_PLAN
+from readiness.lake.tables import (BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS, GOLD_ATTAINMENT, GOLD_COMPLETENESS,
                               GOLD_INDEX, GOLD_VALUES, QUARANTINE, SILVER_VALUES)
 
 pytestmark = pytest.mark.slow
@@ -79,8 +79,8 @@ def pipeline_run(isolated, spark):
 
 
 def rows(spark, settings, table, columns, order):
-    df = lake.read(spark, settings, table).where(f"period_id = '{PERIOD}'") if table != DEAD_LETTERS \
-        else lake.read(spark, settings, table)
+    df = store.read(spark, settings, table).where(f"period_id = '{PERIOD}'") if table != DEAD_LETTERS \
+        else store.read(spark, settings, table)
     return [tuple(r) for r in df.select(*columns).orderBy(*order).collect()]
 
 
@@ -95,9 +95,9 @@ def test_counts_reconcile(pipeline_run):
     settings, result, spark = pipeline_run
     ingest = result.xcom["ingest_reports"]
     validate = result.xcom["validate_batch"]
-    bronze = lake.read(spark, settings, BRONZE_REPORTS).count()
-    dead = lake.read(spark, settings, DEAD_LETTERS).count()
-    plans = lake.read(spark, settings, BRONZE_TARGETS).count()
+    bronze = store.read(spark, settings, BRONZE_REPORTS).count()
+    dead = store.read(spark, settings, DEAD_LETTERS).count()
+    plans = store.read(spark, settings, BRONZE_TARGETS).count()
     assert (ingest["events_in"], bronze, plans, dead) == (8, 6, 1, 1)
     assert ingest["events_in"] == bronze + plans + dead
     assert (validate["events_in"], validate["events_accepted"], validate["events_quarantined"]) == (6, 4, 2)
@@ -182,11 +182,11 @@ def test_target_attainment(pipeline_run):
 def test_rerun_leaves_gold_unchanged(pipeline_run):
     settings, _, spark = pipeline_run
     tables = (GOLD_VALUES, GOLD_INDEX, GOLD_COMPLETENESS, GOLD_ATTAINMENT, SILVER_VALUES, QUARANTINE)
-    before = {t: (lake.version(spark, settings, t), sorted(map(str, lake.read(spark, settings, t).collect())))
+    before = {t: (store.version(spark, settings, t), sorted(map(str, store.read(spark, settings, t).collect())))
               for t in tables}
     again = run_dag(settings, "readiness_period_pipeline", {"period_id": PERIOD}, timeout=900)
     assert again.state == "success"
     assert again.xcom["ingest_reports"]["events_in"] == 0
-    after = {t: (lake.version(spark, settings, t), sorted(map(str, lake.read(spark, settings, t).collect())))
+    after = {t: (store.version(spark, settings, t), sorted(map(str, store.read(spark, settings, t).collect())))
              for t in tables}
     assert after == before

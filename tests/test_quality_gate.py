@@ -14,7 +14,7 @@ from great_expectations.core.expectation_suite import ExpectationSuite
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from readiness.quality import (
+from readiness.quality.gate import (
     KEY_COLUMNS,
     QUARANTINE_SCHEMA,
     GateResult,

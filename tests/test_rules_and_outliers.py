@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from readiness.gate_policy import PolicyError, load_policy, load_validation_rules
+from readiness.quality.policy import PolicyError, load_policy, load_validation_rules
 from readiness.transforms.outliers import outlier_warnings
 from readiness.transforms.rules import rule_violations
 

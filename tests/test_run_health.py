@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from readiness import run_health as rh
+from readiness.orchestration import run_health as rh
 
 UTC = timezone.utc
 TOPIC = "readiness.report-submissions.v1"

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from readiness.scoring import (MethodologyError, competition_ranks, composite, load_methodology, normalise,
+from readiness.domain.scoring import (MethodologyError, competition_ranks, composite, load_methodology, normalise,
                                parse_methodology, rank_rows, read_components_csv, round_half_up, IndicatorRule)
 
 

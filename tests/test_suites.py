@@ -7,8 +7,8 @@ import pytest
 
 from readiness.pipeline.validate import BRONZE_SUITE, SILVER_SUITE, suite_parameters
 from readiness.pipeline.aggregate import GOLD_SUITE
-from readiness.periods import parse_period
-from readiness.quality import QualityGateError, load_suite, run_suite
+from readiness.domain.periods import parse_period
+from readiness.quality.gate import QualityGateError, load_suite, run_suite
 
 T0 = datetime(2026, 9, 18, 3, 0)
 BRONZE = ("topic string, partition int, offset long, event_id string, period_id string, ingested_at timestamp, "

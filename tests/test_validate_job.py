@@ -10,13 +10,13 @@ from datetime import datetime, timezone
 import pytest
 from pyspark.sql import functions as F
 
-from readiness import lake
-from readiness.encoding import encode
+from readiness.lake import store
+from readiness.contracts.encoding import encode
 from readiness.pipeline.aggregate import aggregate_period
 from readiness.pipeline.validate import validate_period
-from readiness.quality import QualityGateError
+from readiness.quality.gate import QualityGateError
 from readiness.settings import load_settings
-from readiness.tables import BRONZE_REPORTS, GOLD_INDEX, GOLD_VALUES, QUARANTINE, SILVER_VALUES, WARNINGS
+from readiness.lake.tables import BRONZE_REPORTS, GOLD_INDEX, GOLD_VALUES, QUARANTINE, SILVER_VALUES, WARNINGS
 from readiness.transforms.decode import decode_messages, split_decoded
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ def write_bronze(spark, settings, reports, batch_id, first_offset=0):
                                       "kafka_key string, raw_value binary")
     bronze, _, dead = split_decoded(decode_messages(raw, F.lit(ON_TIME)))
     assert dead.count() == 0
-    lake.append_once(bronze, settings, BRONZE_REPORTS, "test", batch_id, ["period_id"])
+    store.append_once(bronze, settings, BRONZE_REPORTS, "test", batch_id, ["period_id"])
 
 
 MIXED = [
@@ -78,7 +78,7 @@ def test_counts_reconcile(mixed):
 
 def test_every_rule_quarantines_exactly_its_rows(mixed, spark):
     settings, _ = mixed
-    rows = lake.read(spark, settings, QUARANTINE).select(
+    rows = store.read(spark, settings, QUARANTINE).select(
         F.substring("event_id", -2, 2), "province_code", "unit_code", "indicator_code", "rule", "observed_value",
         "severity", "status").collect()
     pair = "expect_column_pair_values_a_to_be_greater_than_b"
@@ -107,11 +107,11 @@ def test_every_rule_quarantines_exactly_its_rows(mixed, spark):
 
 def test_medium_rules_only_warn_and_the_report_is_accepted(mixed, spark):
     settings, _ = mixed
-    warnings = lake.read(spark, settings, WARNINGS).select(
+    warnings = store.read(spark, settings, WARNINGS).select(
         F.substring("event_id", -2, 2), "rule", "observed_value", "severity").collect()
     assert [tuple(r) for r in warnings] == [
         ("03", "validation_rule:signature_agencies_within_agencies", "left=1.0, right=0.0", "medium")]
-    accepted = {r.event_id[-2:] for r in lake.read(spark, settings, SILVER_VALUES).select("event_id").distinct().collect()}
+    accepted = {r.event_id[-2:] for r in store.read(spark, settings, SILVER_VALUES).select("event_id").distinct().collect()}
     assert accepted == {"01", "03", "12"}
 
 
@@ -128,7 +128,7 @@ def test_a_failed_batch_changes_neither_silver_nor_gold(spark, tmp_path_factory)
     validate_period(settings, PERIOD)
     aggregate_period(settings, PERIOD)
     tables = (SILVER_VALUES, QUARANTINE, GOLD_VALUES, GOLD_INDEX)
-    before = {t: lake.version(spark, settings, t) for t in tables}
+    before = {t: store.version(spark, settings, t) for t in tables}
 
     # Six of Thanh Hóa's ten reports now break a row rule: over the policy's 50 %, so the batch fails.
     bad = [report(200 + n, "38", f"38.S{n:02d}", "AGENCY", [value("agencies_with_cio", 3, 1)], revision=1)
@@ -136,11 +136,11 @@ def test_a_failed_batch_changes_neither_silver_nor_gold(spark, tmp_path_factory)
     write_bronze(spark, settings, bad, 1, first_offset=100)
     with pytest.raises(QualityGateError, match="province 38: 6 of 10 reports"):
         validate_period(settings, PERIOD)
-    assert {t: lake.version(spark, settings, t) for t in tables} == before
+    assert {t: store.version(spark, settings, t) for t in tables} == before
 
 
 def test_quarantine_lists_what_each_province_must_fix(mixed):
-    from readiness.views import format_quarantine, open_quarantine
+    from readiness.analyst.views import format_quarantine, open_quarantine
 
     settings, _ = mixed
     # Thanh Hóa corrected its report (revision 1 supersedes 0) and its repeated delivery needs nothing.

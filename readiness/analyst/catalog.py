@@ -13,14 +13,15 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from readiness.reference import REORGANISATION_DATE, indicators, province_mapping, provinces
+from readiness.domain.reference import REORGANISATION_DATE, indicators, province_mapping, provinces
+from readiness.domain.periods import REPORTING_TIMEZONE
+from readiness.lake.tables import GOLD_PREFIX
 from readiness.settings import Settings
 
 DATABASE = "readiness"
 # The same gold tables as external Delta tables: DESCRIBE HISTORY and VERSION/TIMESTAMP AS OF.
 DELTA_DATABASE = "readiness_delta"
-GOLD_PREFIX = "gold_"
-LOCAL_TZ = "Asia/Ho_Chi_Minh"
+LOCAL_TZ = REPORTING_TIMEZONE
 TIME_NOTE = ("Periods, data windows and due dates are calendar days in Asia/Ho_Chi_Minh (UTC+07:00); "
              "timestamps are UTC (the session time zone).")
 

@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from readiness.domain.bases import BASES, DEFAULT_BASIS
 from readiness.settings import load_settings
 
 
@@ -166,7 +167,7 @@ def register(subparsers) -> None:
     p.add_argument("--period", help="period id, e.g. 2026Q3; default the latest published")
     p.add_argument("--out", help="directory; default <var_dir>/reports")
     p.add_argument("--methodology", default="ict-index")
-    p.add_argument("--basis", default="restated_2025", choices=("as_reported", "restated_2025"))
+    p.add_argument("--basis", default=DEFAULT_BASIS, choices=BASES)
     p.add_argument("--as-of", help=AS_OF_HELP)
     p.set_defaults(func=cmd_report)
 

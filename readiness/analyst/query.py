@@ -54,7 +54,7 @@ def result_from_dataframe(df, limit: int | None = None) -> QueryResult:
 def run_query(settings: Settings, sql: str, as_of: AsOf | None = None, limit: int | None = None,
               spark=None) -> tuple[QueryResult, Snapshot]:
     """Run one SQL statement over the gold tables (as of ``as_of``) and collect its result."""
-    from readiness.spark_session import get_spark
+    from readiness.lake.spark import get_spark
 
     from pyspark.errors import PySparkException
 

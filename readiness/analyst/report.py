@@ -21,14 +21,14 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from readiness.domain.bases import BASIS_LABELS, DEFAULT_BASIS, province_names_for
 from readiness.analyst.catalog import LOCAL_TZ, AsOf, open_snapshot
-from readiness.periods import parse_period
-from readiness.reference import indicator_by_code, province_names, provinces_in_force
+from readiness.domain.periods import parse_period
+from readiness.domain.reference import indicator_by_code, province_names, provinces_in_force
+from readiness.lake.tables import GOLD_ATTAINMENT, GOLD_COMPLETENESS, GOLD_INDEX
 from readiness.settings import Settings
 
-INDEX = "gold_readiness_index"
-COMPLETENESS = "gold_reporting_completeness"
-TARGETS = "gold_target_attainment"
+INDEX, COMPLETENESS, TARGETS = GOLD_INDEX, GOLD_COMPLETENESS, GOLD_ATTAINMENT
 TYPE_ORDER = {"quarterly": 0, "six_monthly": 1, "yearly": 2}
 NO_TARGETS = "No targets published for this period"
 
@@ -64,14 +64,12 @@ def _period_key(period_id: str) -> tuple:
 
 def names_for(basis: str, period_id: str) -> dict[str, str]:
     """Province names for a basis: the 34 of 2025 when restated, those in force in the period otherwise."""
-    if basis == "restated_2025":
-        return province_names()
-    return {p.code: p.name for p in provinces_in_force(parse_period(period_id).window()[1])}
+    return province_names_for(basis, parse_period(period_id).window()[1])
 
 
 def _component_order(methodology_id: str, seen: set[str]) -> list[str]:
     try:
-        from readiness.scoring import load_methodology
+        from readiness.domain.scoring import load_methodology
 
         ordered = [c.id for c in load_methodology(methodology_id).components]
     except Exception:  # a methodology no longer shipped: keep the table's own ids
@@ -80,11 +78,11 @@ def _component_order(methodology_id: str, seen: set[str]) -> list[str]:
 
 
 def gather(settings: Settings, period_id: str | None = None, methodology_id: str = "ict-index",
-           basis: str = "restated_2025", as_of: AsOf | None = None, spark=None) -> ReportData:
+           basis: str = DEFAULT_BASIS, as_of: AsOf | None = None, spark=None) -> ReportData:
     """Read what the report shows from the gold tables (as published at ``as_of`` if given)."""
     from pyspark.sql import functions as F
 
-    from readiness.spark_session import get_spark
+    from readiness.lake.spark import get_spark
 
     spark = spark or get_spark(settings)
     snapshot = open_snapshot(spark, settings, as_of, database=False)
@@ -442,8 +440,7 @@ def render_html(data: ReportData) -> str:
     late = sum(r["late"] or 0 for r in data.completeness)
     missing = sum(r["missing"] or 0 for r in data.completeness)
     period = parse_period(data.period_id)
-    basis_text = {"restated_2025": "restated to the 34 provinces of 2025",
-                  "as_reported": "as reported (provinces in force in the period)"}.get(data.basis, data.basis)
+    basis_text = BASIS_LABELS.get(data.basis, data.basis)
     facts = [
         ("Provinces ranked", str(len(r0))),
         ("National mean index", _fmt(mean, ".4f")),
@@ -525,13 +522,13 @@ def render_html(data: ReportData) -> str:
 
 
 def report_path(out_dir: Path, data: ReportData) -> Path:
-    suffix = "" if (data.methodology_id, data.basis) == ("ict-index", "restated_2025") else \
+    suffix = "" if (data.methodology_id, data.basis) == ("ict-index", DEFAULT_BASIS) else \
         f"-{data.methodology_id}-{data.basis}"
     return Path(out_dir) / f"readiness-report-{data.period_id}{suffix}.html"
 
 
 def write_report(settings: Settings, period_id: str | None = None, out_dir: str | Path | None = None,
-                 methodology_id: str = "ict-index", basis: str = "restated_2025", as_of: AsOf | None = None,
+                 methodology_id: str = "ict-index", basis: str = DEFAULT_BASIS, as_of: AsOf | None = None,
                  spark=None) -> Path:
     """Gather, render and write the report; return the file's path."""
     data = gather(settings, period_id, methodology_id, basis, as_of, spark)

@@ -34,9 +34,9 @@ from pathlib import Path
 from readiness.analyst.catalog import (DATABASE, DATABASE_COMMENT, DELTA_DATABASE, DELTA_DATABASE_COMMENT,
                                        REFERENCE_COLUMNS, column_comment, delta_columns, gold_tables,
                                        reference_select, sql_string, table_description)
-from readiness.maven import pyspark_jars_dir, spark_package_jars
-from readiness.settings import Settings
-from readiness.spark_session import LOG_CONFIG
+from readiness.ops.maven import pyspark_jars_dir, spark_package_jars
+from readiness.settings import Settings, load_settings
+from readiness.lake.spark import LOG_CONFIG
 
 DEFAULT_PORT = 10000
 MAIN_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
@@ -48,8 +48,8 @@ class SqlServerError(RuntimeError):
     """The server did not start, did not take the DDL, or a beeline call failed."""
 
 
-def default_port() -> int:
-    return int(os.environ.get("READINESS_SQL_PORT", DEFAULT_PORT))
+def default_port(settings: Settings | None = None) -> int:
+    return (settings or load_settings()).sql_port
 
 
 def jdbc_url(port: int = DEFAULT_PORT, host: str = "127.0.0.1", database: str = DATABASE) -> str:

@@ -17,21 +17,21 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, StringType, StructField,
                                StructType)
 
-from readiness import lake
-from readiness.periods import parse_period
+from readiness.domain.bases import AS_REPORTED, BASES, DEFAULT_BASIS, RESTATED_2025, province_names_for
+from readiness.lake import store
+from readiness.domain.periods import parse_period
 from readiness.pipeline.reference_frames import catalogue_frame, province_map_frame
-from readiness.reference import province_names, provinces, units_open_on
-from readiness.scoring import available_methodologies, load_methodology, rank_rows
-from readiness.quality import load_suite, run_suite
+from readiness.domain.reference import province_names, provinces, units_open_on
+from readiness.domain.scoring import available_methodologies, load_methodology, rank_rows
+from readiness.quality.gate import load_suite, run_suite
 from readiness.settings import PROJECT_ROOT, Settings
-from readiness.spark_session import get_spark
-from readiness.tables import (BRONZE_REPORTS, BRONZE_TARGETS, GOLD_ATTAINMENT, GOLD_COMPLETENESS, GOLD_INDEX,
+from readiness.lake.spark import get_spark
+from readiness.lake.tables import (BRONZE_REPORTS, BRONZE_TARGETS, GOLD_ATTAINMENT, GOLD_COMPLETENESS, GOLD_INDEX,
                               GOLD_VALUES, SILVER_VALUES)
 from readiness.transforms.targets import attainment, latest_targets
 from readiness.transforms.aggregate import (latest_revisions, province_indicator_values,
                                             reporting_completeness, restate_provinces)
 
-BASES = ("as_reported", "restated_2025")
 GOLD_SUITE = PROJECT_ROOT / "expectations" / "gold_readiness_index.json"
 TARGET_PLAN_COLUMNS = ("event_id string, province_code string, plan_year int, plan_reference string, "
                        "targets array<struct<indicator_code:string,target_value:double,comparison:string>>, "
@@ -52,13 +52,6 @@ INDEX_SCHEMA = StructType([
     StructField("input_table", StringType()),
     StructField("input_version", LongType()),
 ])
-
-
-def _names_for(basis: str, period_end) -> dict[str, str]:
-    if basis == "restated_2025":
-        return province_names()
-    names = {p.code: p.name for p in provinces() if p.valid_from <= period_end <= p.valid_to}
-    return names
 
 
 def index_rows(values: list[dict], period_id: str, basis: str, names: dict[str, str],
@@ -82,30 +75,30 @@ def index_rows(values: list[dict], period_id: str, basis: str, names: dict[str, 
 def _attainment(spark: SparkSession, settings: Settings, period, values: DataFrame) -> DataFrame:
     """Attainment of the province plans for the period's year, against the values as reported."""
     empty_plans = spark.createDataFrame([], TARGET_PLAN_COLUMNS)
-    plans = lake.read(spark, settings, BRONZE_TARGETS) if lake.exists(spark, settings, BRONZE_TARGETS) else empty_plans
-    actual = values.where(F.col("basis") == "as_reported")
+    plans = store.read(spark, settings, BRONZE_TARGETS) if store.exists(spark, settings, BRONZE_TARGETS) else empty_plans
+    actual = values.where(F.col("basis") == AS_REPORTED)
     return attainment(latest_targets(plans, period.year), actual)
 
 
 def _gold_values(spark: SparkSession, latest: DataFrame) -> DataFrame:
     catalogue = catalogue_frame(spark)
     restated = restate_provinces(latest, province_map_frame(spark))
-    return province_indicator_values(latest, catalogue, "as_reported").unionByName(
-        province_indicator_values(restated, catalogue, "restated_2025"))
+    return province_indicator_values(latest, catalogue, AS_REPORTED).unionByName(
+        province_indicator_values(restated, catalogue, RESTATED_2025))
 
 
 def _gold_index(spark: SparkSession, settings: Settings, period, values: DataFrame,
                 silver_version: int | None) -> DataFrame:
     previous = {}
-    if lake.exists(spark, settings, GOLD_INDEX):
-        prior = lake.read(spark, settings, GOLD_INDEX).where(F.col("period_id") == period.previous().id).collect()
+    if store.exists(spark, settings, GOLD_INDEX):
+        prior = store.read(spark, settings, GOLD_INDEX).where(F.col("period_id") == period.previous().id).collect()
         previous = {(r["basis"], r["methodology_id"], r["province_code"]): r["rank"] for r in prior}
     collected = [r.asDict() for r in values.collect()]
     rows: list[tuple] = []
     for basis in BASES:
         basis_previous = {(m, p): rank for (b, m, p), rank in previous.items() if b == basis}
         rows += index_rows([r for r in collected if r["basis"] == basis], period.id, basis,
-                           _names_for(basis, period.window()[1]), basis_previous, silver_version)
+                           province_names_for(basis, period.window()[1]), basis_previous, silver_version)
     return spark.createDataFrame(rows, INDEX_SCHEMA)
 
 
@@ -113,12 +106,12 @@ def _gold_completeness(spark: SparkSession, settings: Settings, period) -> DataF
     """Completeness against the units open at the end of the period's data window, both bases."""
     expected = spark.createDataFrame([(u.province_code, u.code) for u in units_open_on(period.window()[1])],
                                      "province_code string, unit_code string")
-    submissions = (lake.read(spark, settings, BRONZE_REPORTS).where(F.col("period_id") == period.id)
+    submissions = (store.read(spark, settings, BRONZE_REPORTS).where(F.col("period_id") == period.id)
                    .select("province_code", "unit_code", "submitted_at"))
     province_map = province_map_frame(spark)
     parts = []
     for basis in BASES:
-        if basis == "restated_2025":
+        if basis == RESTATED_2025:
             expected, submissions = restate_provinces(expected, province_map), restate_provinces(submissions, province_map)
         part = reporting_completeness(expected, submissions, period.deadline_utc().isoformat())
         parts.append(part.select(F.lit(period.id).alias("period_id"), F.lit(period.report_type).alias("report_type"),
@@ -129,8 +122,8 @@ def _gold_completeness(spark: SparkSession, settings: Settings, period) -> DataF
 def aggregate_period(settings: Settings, period_id: str) -> dict[str, int]:
     spark = get_spark(settings)
     period = parse_period(period_id)
-    silver_version = lake.version(spark, settings, SILVER_VALUES)
-    silver = lake.read(spark, settings, SILVER_VALUES, silver_version).where(F.col("period_id") == period_id)
+    silver_version = store.version(spark, settings, SILVER_VALUES)
+    silver = store.read(spark, settings, SILVER_VALUES, silver_version).where(F.col("period_id") == period_id)
     latest = latest_revisions(silver).persist()
     values = _gold_values(spark, latest).persist()
     index = _gold_index(spark, settings, period, values, silver_version)
@@ -141,7 +134,7 @@ def aggregate_period(settings: Settings, period_id: str) -> dict[str, int]:
     run_suite(index, load_suite(GOLD_SUITE), ("basis", "methodology_id", "province_code"))
     for table, frame in ((GOLD_VALUES, values), (GOLD_INDEX, index), (GOLD_COMPLETENESS, completeness),
                          (GOLD_ATTAINMENT, targets)):
-        lake.replace_partition(frame, settings, table, "period_id", period_id)
+        store.replace_partition(frame, settings, table, "period_id", period_id)
     counts = {"gold_values": values.count(), "index_rows": index.count(), "completeness_rows": completeness.count(),
               "target_rows": targets.count(), "silver_version": silver_version or 0}
     latest.unpersist()
@@ -150,10 +143,10 @@ def aggregate_period(settings: Settings, period_id: str) -> dict[str, int]:
 
 
 def ranking(settings: Settings, period_id: str, methodology_id: str = "ict-index",
-            basis: str = "restated_2025") -> list[dict]:
+            basis: str = DEFAULT_BASIS) -> list[dict]:
     """The published ranking of a period, ordered by rank then province code."""
     spark = get_spark(settings)
-    rows = (lake.read(spark, settings, GOLD_INDEX)
+    rows = (store.read(spark, settings, GOLD_INDEX)
             .where((F.col("period_id") == period_id) & (F.col("methodology_id") == methodology_id)
                    & (F.col("basis") == basis))
             .orderBy("rank", "province_code").collect())

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from readiness import lake
+from readiness.lake import store
 from readiness.settings import Settings
-from readiness.spark_session import get_spark
-from readiness.tables import BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS
+from readiness.lake.spark import get_spark
+from readiness.lake.tables import BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS
 from readiness.transforms.decode import decode_messages, kafka_columns, split_decoded
 
 MAX_OFFSETS_PER_BATCH = 200_000
@@ -27,9 +27,9 @@ def ingest_reports(settings: Settings) -> dict[str, int]:
         raw = kafka_columns(batch).persist()
         decoded = decode_messages(raw, F.current_timestamp()).persist()
         reports, targets, dead = split_decoded(decoded)
-        lake.append_once(reports, settings, BRONZE_REPORTS, "readiness-ingest-bronze", batch_id, ["period_id"])
-        lake.append_once(targets, settings, BRONZE_TARGETS, "readiness-ingest-targets", batch_id)
-        lake.append_once(dead, settings, DEAD_LETTERS, "readiness-ingest-dead-letters", batch_id)
+        store.append_once(reports, settings, BRONZE_REPORTS, "readiness-ingest-bronze", batch_id, ["period_id"])
+        store.append_once(targets, settings, BRONZE_TARGETS, "readiness-ingest-targets", batch_id)
+        store.append_once(dead, settings, DEAD_LETTERS, "readiness-ingest-dead-letters", batch_id)
         counts["events_in"] += raw.count()
         counts["bronze_rows"] += reports.count()
         counts["target_plans"] += targets.count()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
-from readiness.reference import indicators, province_mapping
+from readiness.domain.reference import indicators, province_mapping
 
 
 def catalogue_frame(spark: SparkSession) -> DataFrame:

@@ -26,18 +26,18 @@ from zoneinfo import ZoneInfo
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from readiness import lake
-from readiness.data_docs import build_data_docs
-from readiness.gate_policy import GatePolicy, load_policy, load_validation_rules
-from readiness.periods import Period, default_calendar, parse_period
+from readiness.lake import store
+from readiness.quality.data_docs import build_data_docs
+from readiness.quality.policy import GatePolicy, load_policy, load_validation_rules
+from readiness.domain.periods import Period, default_calendar, parse_period
 from readiness.pipeline.reference_frames import catalogue_frame
-from readiness.quality import (KEY_COLUMNS, QUARANTINE_SCHEMA, GateResult, QualityGateError, accepted_rows, load_suite,
+from readiness.quality.gate import (KEY_COLUMNS, QUARANTINE_SCHEMA, GateResult, QualityGateError, accepted_rows, load_suite,
                                quarantine_rows, run_suite)
-from readiness.reference import indicators, provinces_in_force, units_open_on
+from readiness.domain.reference import indicators, provinces_in_force, units_open_on
 from readiness.settings import PROJECT_ROOT, Settings
-from readiness.spark_session import get_spark
-from readiness.tables import (BRONZE_REPORTS, QUARANTINE, SILVER_VALUES, VALIDATION_RUN_SCHEMA, VALIDATION_RUNS,
-                              WARNINGS)
+from readiness.lake.spark import get_spark
+from readiness.lake.schemas import VALIDATION_RUN_SCHEMA
+from readiness.lake.tables import BRONZE_REPORTS, QUARANTINE, SILVER_VALUES, VALIDATION_RUNS, WARNINGS
 from readiness.transforms.conform import (add_rule_columns, duplicate_quarantine_rows, explode_values,
                                           split_duplicate_events)
 from readiness.transforms.outliers import outlier_warnings
@@ -99,9 +99,9 @@ def history_frame(spark: SparkSession, settings: Settings, period: Period) -> Da
     """Each unit's accepted values in earlier periods of the same report type (latest revision)."""
     empty = spark.createDataFrame([], "unit_code string, indicator_code string, report_type string, "
                                       "period_id string, reported_value double")
-    if not lake.exists(spark, settings, SILVER_VALUES):
+    if not store.exists(spark, settings, SILVER_VALUES):
         return empty
-    earlier = (lake.read(spark, settings, SILVER_VALUES)
+    earlier = (store.read(spark, settings, SILVER_VALUES)
                .where((F.col("report_type") == period.report_type) & (F.col("period_id") < period.id)))
     order = Window.partitionBy("unit_code", "indicator_code", "period_id").orderBy(
         F.col("revision").desc(), F.col("submitted_at").desc())
@@ -140,10 +140,10 @@ def validate_period(settings: Settings, period_id: str) -> dict[str, int]:
     spark = get_spark(settings)
     period = parse_period(period_id)
     policy = load_policy()
-    bronze_version = lake.version(spark, settings, BRONZE_REPORTS)
+    bronze_version = store.version(spark, settings, BRONZE_REPORTS)
     if bronze_version is None:
         raise RuntimeError(f"no {BRONZE_REPORTS} table under {settings.lake_dir}: run the ingest job first")
-    bronze = lake.read(spark, settings, BRONZE_REPORTS, bronze_version).where(F.col("period_id") == period_id).persist()
+    bronze = store.read(spark, settings, BRONZE_REPORTS, bronze_version).where(F.col("period_id") == period_id).persist()
     audited(bronze.drop("values", "raw_value"), load_suite(BRONZE_SUITE), ("event_id",), settings, period_id,
             f"bronze@{bronze_version}")
 
@@ -170,9 +170,9 @@ def validate_period(settings: Settings, period_id: str) -> dict[str, int]:
     warnings = with_status(suite_warnings.unionByName(rules_warnings).unionByName(outliers), candidates,
                            accepted).select("*", *stamp).withColumnRenamed("quarantined_at", "flagged_at").persist()
 
-    lake.replace_partition(accepted, settings, SILVER_VALUES, "period_id", period_id)
-    lake.replace_partition(quarantine, settings, QUARANTINE, "period_id", period_id, lineage_columns=("run_id",))
-    lake.replace_partition(warnings, settings, WARNINGS, "period_id", period_id, lineage_columns=("run_id",))
+    store.replace_partition(accepted, settings, SILVER_VALUES, "period_id", period_id)
+    store.replace_partition(quarantine, settings, QUARANTINE, "period_id", period_id, lineage_columns=("run_id",))
+    store.replace_partition(warnings, settings, WARNINGS, "period_id", period_id, lineage_columns=("run_id",))
 
     counts = {
         "events_in": bronze.count(),
@@ -202,4 +202,4 @@ def _write_summary(spark: SparkSession, settings: Settings, period_id: str, run_
         for r in frame.where(~F.col("rule").isin(list(suite_rules))).groupBy("rule").count().collect():
             rows.append((period_id, run_id, r["rule"], "report", action, False, int(r["count"]), *totals, audited_at))
     runs = spark.createDataFrame(rows, VALIDATION_RUN_SCHEMA)
-    lake.replace_partition(runs, settings, VALIDATION_RUNS, "period_id", period_id)
+    store.replace_partition(runs, settings, VALIDATION_RUNS, "period_id", period_id)

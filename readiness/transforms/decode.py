@@ -1,6 +1,6 @@
 """Kafka records -> decoded report rows and dead letters.
 
-Decoding runs in a pandas UDF with the project's fastavro path (``readiness.encoding.decode``), so
+Decoding runs in a pandas UDF with the project's fastavro path (``readiness.contracts.encoding.decode``), so
 Spark and the producer share one decoder. The UDF never raises on bad input: a message that cannot be
 decoded gets a reason and a detail, and is routed to the dead-letter table by :func:`split_decoded`.
 """
@@ -14,7 +14,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import StringType, StructField, StructType
 
-from readiness.tables import KAFKA_COLUMNS, REPORT_PAYLOAD, TARGET_PAYLOAD
+from readiness.lake.schemas import REPORT_PAYLOAD, TARGET_PAYLOAD
+from readiness.lake.tables import KAFKA_COLUMNS
 
 DECODE_RESULT = StructType([
     StructField("event_type", StringType()),
@@ -58,7 +59,7 @@ def _target_payload(record: dict) -> str:
 
 def decode_value(message: bytes | None) -> dict:
     """Decode one message; never raises. ``event_type`` is ``report`` or ``target_plan``."""
-    from readiness.encoding import REPORT_SUBMISSION, TARGET_PLAN, EventDecodeError, decode
+    from readiness.contracts.encoding import REPORT_SUBMISSION, TARGET_PLAN, EventDecodeError, decode
 
     try:
         record, writer = decode(message)

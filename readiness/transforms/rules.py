@@ -6,7 +6,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from readiness.gate_policy import Term, ValidationRule
+from readiness.quality.policy import Term, ValidationRule
 
 REPORT_COLUMNS = ["event_id", "province_code", "unit_code", "period_id"]
 

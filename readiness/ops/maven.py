@@ -5,7 +5,7 @@ copies its runtime dependency closure into ``<cache_dir>/jars/<bundle>``; a ``.c
 holding a fingerprint of the POM makes later calls a no-op, so after the first fetch everything
 works offline and without ``mvn``.
 
-    python -m readiness.maven fetch [bundle ...]
+    python -m readiness.ops.maven fetch [bundle ...]
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def kafka_broker_classpath(settings: Settings) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m readiness.maven", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m readiness.ops.maven", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="fetch bundles (default: all) into the jar cache")
     fetch.add_argument("bundles", nargs="*", metavar="bundle", help=", ".join(sorted(BUNDLES)))

@@ -22,6 +22,7 @@ import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 from fastavro.validation import ValidationError, validate
 
+from readiness.domain.periods import REPORT_TYPES
 from readiness.settings import PROJECT_ROOT
 
 MARKER = b"\xc3\x01"
@@ -29,6 +30,8 @@ HEADER_LENGTH = len(MARKER) + 8
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 REPORT_SUBMISSION = "vn.gov.readiness.v1.ReportSubmission"
 TARGET_PLAN = "vn.gov.readiness.v1.TargetPlan"
+# The contract's ReportType enum symbol of each domain report type (``quarterly`` -> ``QUARTERLY``).
+REPORT_TYPE_TO_AVRO = {report_type: report_type.upper() for report_type in REPORT_TYPES}
 
 
 class EventDecodeError(ValueError):

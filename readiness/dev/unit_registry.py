@@ -6,7 +6,7 @@ contract). Synthetic but consistent with the 2025 reorganisation: districts and 
 on 30 June 2025, the new communes open on 1 July 2025, and the agencies of a province that holds the
 seat of a merged province carry on while those of the absorbed provinces close.
 
-Run ``python -m readiness.unit_registry`` to rebuild the file (deterministic).
+Run ``python -m readiness.dev.unit_registry`` to rebuild the file (deterministic).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import zlib
 from datetime import date
 from pathlib import Path
 
-from readiness.reference import DATA_DIR, OPEN_END, REORGANISATION_DATE, _read_csv, nfc
+from readiness.domain.reference import DATA_DIR, OPEN_END, REORGANISATION_DATE, _read_csv, nfc
 
 AGENCIES = (
     "Văn phòng Ủy ban nhân dân tỉnh", "Sở Nội vụ", "Sở Tài chính", "Sở Khoa học và Công nghệ",

@@ -17,7 +17,7 @@ Layout of ``site_dir``::
                                     results the pages are built from
                                     (gx/uncommitted/validations/...)
 
-Results produced in an *ephemeral* context (as :func:`readiness.quality.run_suite` does)
+Results produced in an *ephemeral* context (as :func:`readiness.quality.gate.run_suite` does)
 work: what is stored is a copy of the result, given the run identifier a GX Checkpoint
 would have given it (``meta.run_id``, ``meta.validation_time``) and the suite name as its
 data asset name (the gate's asset has a random per-run name).
@@ -45,7 +45,7 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 
-from readiness.quality import GateResult
+from readiness.quality.gate import GateResult
 
 logger = logging.getLogger(__name__)
 

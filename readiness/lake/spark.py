@@ -1,7 +1,7 @@
 """The SparkSession every job uses: local mode, Delta Lake and the Kafka source from cached jars.
 
 Spark's own package resolver (``spark.jars.packages``) is not used: the jars are fetched once with
-Maven into the project cache (``readiness.maven``) and handed to Spark by path, so jobs run offline.
+Maven into the project cache (``readiness.ops.maven``) and handed to Spark by path, so jobs run offline.
 """
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from readiness.maven import spark_package_jars
+from readiness.ops.maven import spark_package_jars
 from readiness.settings import Settings
+from readiness.settings import PACKAGE_DATA
 
 
-LOG_CONFIG = Path(__file__).parent / "data" / "log4j2-spark.properties"
+LOG_CONFIG = PACKAGE_DATA / "log4j2-spark.properties"
 
 
 def spark_config(settings: Settings) -> dict[str, str]:

@@ -13,12 +13,12 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from readiness.periods import Period, ReportingCalendar, default_calendar
-from readiness.reference import Indicator, ReportingUnit, indicators, units_open_on
+from readiness.contracts.encoding import REPORT_TYPE_TO_AVRO
+from readiness.domain.periods import Period, ReportingCalendar, default_calendar
+from readiness.domain.reference import Indicator, ReportingUnit, indicators, units_open_on
 
 SOURCE_SYSTEM = "simulator"
 UNIT_KIND_TO_AVRO = {"agency": "AGENCY", "commune": "COMMUNE", "district": "DISTRICT", "province": "PROVINCE"}
-REPORT_TYPE_TO_AVRO = {"quarterly": "QUARTERLY", "six_monthly": "SIX_MONTHLY", "yearly": "YEARLY"}
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ PLAN_TEMPLATE = (
 
 def _target_plans(rng: random.Random, periods: list[Period], as_of: datetime) -> list[dict]:
     """A yearly plan per 2025 province for each plan year whose periods end after the reorganisation."""
-    from readiness.reference import REORGANISATION_DATE, provinces_in_force
+    from readiness.domain.reference import REORGANISATION_DATE, provinces_in_force
 
     years = sorted({p.year for p in periods if p.window()[1] >= REORGANISATION_DATE})
     plans = []

@@ -5,8 +5,9 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from readiness.settings import PACKAGE_DATA
 
-DATA_DIR = Path(__file__).parent / "data"
+DATA_DIR = PACKAGE_DATA
 ACTIONS = ("quarantine", "fail_batch", "warn")
 OPERATORS = ("<=", "<", ">=", ">", "==", "!=")
 STRATEGIES = ("skip_if_any_value_missing", "skip_if_all_values_missing", "never_skip")

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
+from readiness.settings import PACKAGE_DATA
 
-METHODOLOGY_DIR = Path(__file__).parent / "data" / "methodologies"
+METHODOLOGY_DIR = PACKAGE_DATA / "methodologies"
 NORMALISATIONS = ("ratio_to_reference", "min_max", "z_score", "identity")
 COMPOSITES = ("weighted_mean", "points_sum")
 
@@ -216,3 +218,31 @@ def read_components_csv(lines: Iterable[str]) -> dict[str, dict[str, float]]:
             raise MethodologyError(f"line {line}: value {row['value']!r} is not a number") from None
         result.setdefault(row["unit"].strip(), {})[row["component"].strip()] = value
     return result
+
+
+def shipped_methodologies() -> dict[str, str]:
+    """``methodology id -> version`` that ``aggregate_period`` applies (the highest shipped version)."""
+    return {m: load_methodology(m).version for m in available_methodologies()}
+
+
+_METHODOLOGY_SPEC = re.compile(r"^(?P<id>[a-z0-9][a-z0-9-]*?)(?:\.v(?P<version>[0-9][0-9.]*))?$")
+
+
+def resolve_methodology(spec: str | None, shipped: Mapping[str, str]) -> tuple[str, str] | None:
+    """``ict-index`` or ``ict-index.v1`` (the file-name form) -> ``(id, version)``; None for no spec.
+
+    Raises ``ValueError`` when the id is not shipped or the version is not the one the aggregation
+    applies (it scores every shipped methodology at its highest version).
+    """
+    if not spec:
+        return None
+    match = _METHODOLOGY_SPEC.match(spec.strip())
+    if not match:
+        raise ValueError(f"methodology {spec!r} is not of the form 'ict-index' or 'ict-index.v1'")
+    methodology_id, version = match["id"], match["version"]
+    if methodology_id not in shipped:
+        raise ValueError(f"unknown methodology {methodology_id!r}; shipped: {', '.join(sorted(shipped))}")
+    if version is not None and version != shipped[methodology_id]:
+        raise ValueError(f"methodology {methodology_id} version {version} is not the shipped version "
+                         f"{shipped[methodology_id]} (the aggregation applies the shipped version)")
+    return methodology_id, shipped[methodology_id]

@@ -14,10 +14,16 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
+from readiness.settings import PACKAGE_DATA
 
-CALENDAR_FILE = Path(__file__).parent / "data" / "reporting_calendar.json"
+CALENDAR_FILE = PACKAGE_DATA / "reporting_calendar.json"
 PERIOD_PATTERN = re.compile(r"^(?P<year>[0-9]{4})(?:(?P<kind>[QS])(?P<index>[0-9]))?$")
+# The same ids as a JSON-schema pattern (Airflow params, API schemas): quarters 1-4, halves 1-2.
+PERIOD_ID_PATTERN = r"^[0-9]{4}(Q[1-4]|S[12])?$"
+PERIOD_ID_HELP = "YYYY, YYYYQ1..YYYYQ4 or YYYYS1..YYYYS2, e.g. 2026Q3"
+# Report types in their display and processing order.
 REPORT_TYPES = ("quarterly", "six_monthly", "yearly")
+PERIODS_PER_YEAR = {"quarterly": 4, "six_monthly": 2, "yearly": 1}
 
 
 class PeriodError(ValueError):
@@ -150,3 +156,7 @@ class ReportingCalendar:
 @lru_cache(maxsize=1)
 def default_calendar() -> ReportingCalendar:
     return ReportingCalendar.from_file()
+
+
+# The legal time zone of the reporting calendar (due dates, data windows): the one source of it.
+REPORTING_TIMEZONE: str = default_calendar().timezone

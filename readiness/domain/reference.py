@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from readiness.settings import PACKAGE_DATA
 
-DATA_DIR = Path(__file__).parent / "data"
+DATA_DIR = PACKAGE_DATA
 REORGANISATION_DATE = date(2025, 7, 1)
 OPEN_END = date(9999, 12, 31)
 

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from readiness import lake
-from readiness.periods import parse_period
+from readiness.domain.bases import DEFAULT_BASIS
+from readiness.lake import store
+from readiness.domain.periods import parse_period
 from readiness.settings import Settings
-from readiness.spark_session import get_spark
-from readiness.tables import GOLD_INDEX
+from readiness.lake.spark import get_spark
+from readiness.lake.tables import GOLD_INDEX
 
 
 def latest_period(settings: Settings) -> str:
     """The published period whose data window ends last (quarterly first on a tie)."""
     spark = get_spark(settings)
-    periods = [r["period_id"] for r in lake.read(spark, settings, GOLD_INDEX).select("period_id").distinct().collect()]
+    periods = [r["period_id"] for r in store.read(spark, settings, GOLD_INDEX).select("period_id").distinct().collect()]
     if not periods:
         raise LookupError("the gold tables hold no period yet: run the pipeline first")
     order = {"quarterly": 0, "six_monthly": 1, "yearly": 2}
@@ -36,11 +37,11 @@ def print_ranking(period_id: str, rows: list[dict], methodology_id: str) -> None
     print(format_ranking(period_id, rows, methodology_id))
 
 
-def compliance_rows(settings: Settings, period_id: str, basis: str = "restated_2025") -> list[dict]:
-    from readiness.tables import GOLD_COMPLETENESS
+def compliance_rows(settings: Settings, period_id: str, basis: str = DEFAULT_BASIS) -> list[dict]:
+    from readiness.lake.tables import GOLD_COMPLETENESS
 
     spark = get_spark(settings)
-    rows = (lake.read(spark, settings, GOLD_COMPLETENESS)
+    rows = (store.read(spark, settings, GOLD_COMPLETENESS)
             .where((F.col("period_id") == period_id) & (F.col("basis") == basis))
             .orderBy("province_code").collect())
     return [r.asDict() for r in rows]
@@ -63,12 +64,12 @@ def format_compliance(period_id: str, rows: list[dict], names: dict[str, str]) -
 def open_quarantine(settings: Settings, province: str | None = None, period_id: str | None = None,
                     include_closed: bool = False) -> list[dict]:
     """Quarantined reports a province still has to correct (status ``open``), newest period first."""
-    from readiness.tables import QUARANTINE
+    from readiness.lake.tables import QUARANTINE
 
     spark = get_spark(settings)
-    if not lake.exists(spark, settings, QUARANTINE):
+    if not store.exists(spark, settings, QUARANTINE):
         return []
-    rows = lake.read(spark, settings, QUARANTINE)
+    rows = store.read(spark, settings, QUARANTINE)
     if not include_closed:
         rows = rows.where(F.col("status") == "open")
     if province:

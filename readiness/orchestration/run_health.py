@@ -39,12 +39,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from readiness.orchestration import lake_versions
+from readiness.domain.periods import REPORTING_TIMEZONE
+from readiness.lake.log import lake_versions
+from readiness.lake.tables import BRONZE_REPORTS, OPS_RUNS, SILVER_VALUES
 from readiness.settings import Settings, load_settings
 
-OPS_RUNS = "ops_pipeline_runs"
-BRONZE_TABLE = "bronze_report_events"
-SILVER_TABLE = "silver_indicator_values"
 INGEST_CHECKPOINT = "ingest_reports"
 OPS_COLUMNS = (
     "run_id string, dag_id string, state string, periods array<string>, "
@@ -195,7 +194,7 @@ def summarise_run(xcoms: Mapping[str, Any]) -> dict[str, Any]:
             periods.update(counts.get("periods") or [])
             for table, version in (counts.get("delta_versions") or {}).items():
                 versions[table] = max(int(version), versions.get(table, -1))
-    from readiness.orchestration import sort_periods
+    from readiness.orchestration.calendar import sort_periods
 
     return {**totals, "periods": sort_periods(periods), "delta_versions": dict(sorted(versions.items()))}
 
@@ -232,7 +231,7 @@ def record_run(settings: Settings, row: Mapping[str, Any], attempts: int = 5) ->
     """MERGE the row into ``ops_pipeline_runs`` on ``(dag_id, run_id)`` (created on first use)."""
     from delta.tables import DeltaTable
 
-    from readiness.spark_session import get_spark
+    from readiness.lake.spark import get_spark
 
     spark = get_spark(settings)
     columns = [c.strip().split(" ")[0] for c in OPS_COLUMNS.split(", ")]
@@ -297,13 +296,13 @@ def recent_runs(settings: Settings, limit: int = 10, dag_id: str | None = None) 
     """The latest runs from ``ops_pipeline_runs``, newest first (empty if none recorded)."""
     from pyspark.sql import functions as F
 
-    from readiness import lake
-    from readiness.spark_session import get_spark
+    from readiness.lake import store
+    from readiness.lake.spark import get_spark
 
     spark = get_spark(settings)
-    if not lake.exists(spark, settings, OPS_RUNS):
+    if not store.exists(spark, settings, OPS_RUNS):
         return []
-    df = lake.read(spark, settings, OPS_RUNS)
+    df = store.read(spark, settings, OPS_RUNS)
     if dag_id:
         df = df.where(F.col("dag_id") == dag_id)
     df = (df.withColumn("started_us", F.unix_micros("started_at")).withColumn("ended_us", F.unix_micros("ended_at"))
@@ -317,7 +316,7 @@ def recent_runs(settings: Settings, limit: int = 10, dag_id: str | None = None) 
 
 
 def _province_names(day: date) -> dict[str, str]:
-    from readiness.reference import provinces
+    from readiness.domain.reference import provinces
 
     names: dict[str, str] = {}
     for p in provinces():  # former provinces first, so the ones in force on `day` win
@@ -334,21 +333,21 @@ def freshness(settings: Settings, today: date | None = None) -> list[dict[str, A
     """
     from pyspark.sql import functions as F
 
-    from readiness import lake
-    from readiness.reference import provinces_in_force
-    from readiness.spark_session import get_spark
+    from readiness.lake import store
+    from readiness.domain.reference import provinces_in_force
+    from readiness.lake.spark import get_spark
 
     today = today or date.today()
     spark = get_spark(settings)
     result: dict[str, dict[str, Any]] = {p.code: {"province_code": p.code} for p in provinces_in_force(today)}
-    if lake.exists(spark, settings, BRONZE_TABLE):
-        for r in (lake.read(spark, settings, BRONZE_TABLE).groupBy("province_code")
+    if store.exists(spark, settings, BRONZE_REPORTS):
+        for r in (store.read(spark, settings, BRONZE_REPORTS).groupBy("province_code")
                   .agg(F.max(F.unix_micros("kafka_timestamp")).alias("last_us"), F.count("*").alias("events"))
                   .collect()):
             entry = result.setdefault(r["province_code"], {"province_code": r["province_code"]})
             entry.update(last_event_at=_utc(r["last_us"]), events=int(r["events"]))
-    if lake.exists(spark, settings, SILVER_TABLE):
-        for r in (lake.read(spark, settings, SILVER_TABLE).groupBy("province_code")
+    if store.exists(spark, settings, SILVER_VALUES):
+        for r in (store.read(spark, settings, SILVER_VALUES).groupBy("province_code")
                   .agg(F.max(F.unix_micros("submitted_at")).alias("last_us"),
                        F.max_by("period_id", "submitted_at").alias("period_id"),
                        F.countDistinct("event_id").alias("reports"))
@@ -394,7 +393,7 @@ def _lag_text(lag: Mapping[str, int]) -> str:
     return "; ".join(f"{topic} [{' '.join(parts)}]" for topic, parts in by_topic.items())
 
 
-def format_runs(rows: list[Mapping[str, Any]], tz: str = "Asia/Ho_Chi_Minh") -> str:
+def format_runs(rows: list[Mapping[str, Any]], tz: str = REPORTING_TIMEZONE) -> str:
     zone = ZoneInfo(tz)
     if not rows:
         return "Pipeline runs: none recorded yet in ops_pipeline_runs."
@@ -415,7 +414,7 @@ def format_runs(rows: list[Mapping[str, Any]], tz: str = "Asia/Ho_Chi_Minh") -> 
     return "\n".join(lines)
 
 
-def format_freshness(rows: list[Mapping[str, Any]], now: datetime, tz: str = "Asia/Ho_Chi_Minh") -> str:
+def format_freshness(rows: list[Mapping[str, Any]], now: datetime, tz: str = REPORTING_TIMEZONE) -> str:
     zone = ZoneInfo(tz)
     header = (f"{'code':4}  {'province':22}  {'last event (bronze)':19}  {'age':>8}  {'events':>6}  "
               f"{'last accepted (silver)':22}  {'period':7}  {'age':>8}")
@@ -432,7 +431,7 @@ def format_freshness(rows: list[Mapping[str, Any]], now: datetime, tz: str = "As
 def cmd_status(args: argparse.Namespace) -> int:
     settings = load_settings()
     now = datetime.now(timezone.utc)
-    print(format_runs(recent_runs(settings, args.runs, args.dag), settings.timezone))
+    print(format_runs(recent_runs(settings, args.runs, args.dag), REPORTING_TIMEZONE))
     try:
         lag = ingest_lag(settings)
         print(f"\nConsumer lag now (topic end offsets - ingest checkpoint): {_lag_text(lag)}; total {sum(lag.values())}")
@@ -443,8 +442,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("Delta tables now: " + " ".join(f"{t}@{v}" for t, v in versions.items()))
     if not args.no_freshness:
         print()
-        print(format_freshness(freshness(settings, now.astimezone(ZoneInfo(settings.timezone)).date()), now,
-                               settings.timezone))
+        print(format_freshness(freshness(settings, now.astimezone(ZoneInfo(REPORTING_TIMEZONE)).date()), now,
+                               REPORTING_TIMEZONE))
     return 0
 
 
@@ -460,7 +459,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m readiness.run_health [status options]`` (until the CLI wires ``readiness status``)."""
+    """``python -m readiness.orchestration.run_health [status options]`` (until the CLI wires ``readiness status``)."""
     parser = argparse.ArgumentParser(prog="readiness")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)

@@ -43,6 +43,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from readiness.quality.errors import QualityGateError  # noqa: F401  (raised here, caught by the DAGs)
+
 #: A row is one indicator value of one report event.
 KEY_COLUMNS: tuple[str, ...] = ("event_id", "indicator_code")
 
@@ -76,13 +78,6 @@ _NON_EXPECTED_KWARGS = frozenset(
 )
 
 
-class QualityGateError(Exception):
-    """The gate failed: a batch rule failed, an expectation errored or was not run, or
-    GX's counts and the quarantined rows disagree. ``result`` holds the outcomes when known."""
-
-    def __init__(self, message: str, result: GateResult | None = None) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 class SuiteError(ValueError):

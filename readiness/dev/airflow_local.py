@@ -11,17 +11,17 @@ See :func:`metadata_db_url`.
 
 Python API::
 
-    from readiness.airflow_local import airflow_env, init_db, run_dag
+    from readiness.dev.airflow_local import airflow_env, init_db, run_dag
     result = run_dag(settings, "readiness_period_pipeline", {"period_id": "2025Q3"}, timeout=1800)
     result.state, result.task_states, result.xcom
 
 Command line::
 
-    python -m readiness.airflow_local run-dag readiness_period_pipeline --conf '{"period_id": "2025Q3"}'
-    python -m readiness.airflow_local ui          # api-server + scheduler + dag-processor
-    python -m readiness.airflow_local db-url      # which metadata database (password masked)
-    python -m readiness.airflow_local init-db
-    python -m readiness.airflow_local env         # print the environment (for `airflow ...` by hand)
+    python -m readiness.dev.airflow_local run-dag readiness_period_pipeline --conf '{"period_id": "2025Q3"}'
+    python -m readiness.dev.airflow_local ui          # api-server + scheduler + dag-processor
+    python -m readiness.dev.airflow_local db-url      # which metadata database (password masked)
+    python -m readiness.dev.airflow_local init-db
+    python -m readiness.dev.airflow_local env         # print the environment (for `airflow ...` by hand)
 
 How a DAG is run (``run_dag``): a fresh Python subprocess (this module's hidden
 ``_run-dag-worker`` command) with the environment of :func:`airflow_env` parses the DAGs
@@ -55,7 +55,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from readiness.settings import PROJECT_ROOT, Settings, load_settings
+from readiness.settings import PROJECT_ROOT, Settings, env_name, load_settings, settings_env
 
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -104,7 +104,7 @@ def database_path(settings: Settings) -> Path:
     return settings.airflow_home / "airflow.db"
 
 
-DB_URL_ENV = "READINESS_AIRFLOW_DB_URL"
+DB_URL_ENV = env_name("airflow_db_url")
 AIRFLOW_DB_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 
 
@@ -115,14 +115,14 @@ def metadata_db_url(settings: Settings, environ: dict[str, str] | None = None) -
        ``postgresql+psycopg2://airflow:<password>@localhost:5432/airflow``;
     2. else ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` if set and not SQLite (the docker/ deployment
        sets it). An inherited SQLite URL is ignored: it would point at another environment's
-       ``AIRFLOW_HOME`` (e.g. after ``eval $(python -m readiness.airflow_local env)``);
+       ``AIRFLOW_HOME`` (e.g. after ``eval $(python -m readiness.dev.airflow_local env)``);
     3. else SQLite at ``<airflow_home>/airflow.db`` (one machine; the LocalExecutor's tasks reach
        it only through the API server).
 
     The URL carries the password, so it comes from the environment only, never from code.
     """
+    url = (settings.airflow_db_url.reveal() if environ is None else environ.get(DB_URL_ENV, "")).strip()
     environ = os.environ if environ is None else environ
-    url = environ.get(DB_URL_ENV, "").strip()
     if url:
         return url
     inherited = environ.get(AIRFLOW_DB_ENV, "").strip()
@@ -168,18 +168,9 @@ def masked_db_url(url: str) -> str:
 
 
 def readiness_env(settings: Settings) -> dict[str, str]:
-    """``READINESS_*`` variables from which ``load_settings()`` in a task rebuilds ``settings``.
-
-    Tasks call ``load_settings()`` in the Airflow process, so every field is exported, including
-    ones the caller set by override rather than through the environment.
-    """
-    env = {"READINESS_ENV": settings.env}
-    for f in dataclasses.fields(Settings):
-        if f.name != "env":
-            value = getattr(settings, f.name)
-            # Absolute paths: Airflow processes run with another working directory.
-            env[f"READINESS_{f.name.upper()}"] = str(value.resolve() if isinstance(value, Path) else value)
-    return env
+    """``READINESS_*`` variables from which ``load_settings()`` in a task rebuilds ``settings``
+    (tasks call ``load_settings()`` in the Airflow process)."""
+    return settings_env(settings)
 
 
 def airflow_env(
@@ -345,7 +336,7 @@ def run_dag(
     cmd = [
         sys.executable,
         "-m",
-        "readiness.airflow_local",
+        "readiness.dev.airflow_local",
         "_run-dag-worker",
         dag_id,
         "--conf",
@@ -809,7 +800,7 @@ def _wait_http(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m readiness.airflow_local", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m readiness.dev.airflow_local", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p_run = sub.add_parser("run-dag", help="run one DAG end to end through Airflow and wait for it")

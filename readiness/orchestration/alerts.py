@@ -36,9 +36,6 @@ from readiness.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "READINESS_WEBHOOK_TOKEN"
-SILENCE_HOURS_ENV = "READINESS_INGEST_SILENCE_HOURS"
-DEFAULT_SILENCE_HOURS = 24.0
 MAX_ERROR_CHARS = 2000
 
 
@@ -46,7 +43,7 @@ def build_alert(kind: str, summary: str, settings: Settings | None = None, now: 
                 **fields: Any) -> dict[str, Any]:
     return {
         "source": "readiness",
-        "env": settings.env if settings is not None else os.environ.get("READINESS_ENV", "local"),
+        "env": (settings or load_settings()).env,
         "kind": kind,
         "summary": summary,
         "sent_at": (now or datetime.now(timezone.utc)).isoformat(),
@@ -63,7 +60,9 @@ def post_alert(payload: Mapping[str, Any], settings: Settings | None = None, *, 
         log.warning("alert (no webhook configured): %s", body.decode("utf-8"))
         return False
     headers = {"Content-Type": "application/json", "User-Agent": "readiness-alerts"}
-    token = token if token is not None else os.environ.get(TOKEN_ENV)
+    if token is None:  # the secret as the environment holds it now (a rotated token applies at once)
+        secret = settings.webhook_token if settings is not None and settings.webhook_token else None
+        token = (secret or load_settings().webhook_token).reveal()
     if token:
         headers["Authorization"] = f"Bearer {token}"
     for attempt in range(1, attempts + 1):
@@ -186,8 +185,7 @@ def alert_missing_units(settings: Settings, closed: list[Mapping[str, Any]], dag
 
 def silence_hours() -> float:
     """Hours without any new event after which ingest alerts (``READINESS_INGEST_SILENCE_HOURS``, 0 = off)."""
-    raw = os.environ.get(SILENCE_HOURS_ENV)
-    return float(raw) if raw not in (None, "") else DEFAULT_SILENCE_HOURS
+    return load_settings().ingest_silence_hours
 
 
 def hours_silent(last_event_at: datetime | None, now: datetime) -> float | None:

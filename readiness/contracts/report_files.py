@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from readiness.encoding import InvalidEventError, check_record, default_registry, REPORT_SUBMISSION
-from readiness.periods import PeriodError, parse_period
-from readiness.simulate import REPORT_TYPE_TO_AVRO
+from readiness.contracts.encoding import (REPORT_SUBMISSION, REPORT_TYPE_TO_AVRO, InvalidEventError, check_record,
+                                          default_registry)
+from readiness.domain.periods import PeriodError, parse_period
 
 CSV_COLUMNS = ("province_code", "unit_code", "unit_kind", "unit_name", "report_type", "period",
                "indicator_code", "numerator", "denominator", "value", "value_unit", "revision",

@@ -1,20 +1,8 @@
-"""Names and schemas of the Delta tables, layer by layer, with column comments (units, time zones)."""
+"""Spark schemas of the decoded events and of the validation register, with their column meanings."""
 from __future__ import annotations
 
-from pyspark.sql.types import (ArrayType, BinaryType, DoubleType, IntegerType, LongType, StringType,
-                               StructField, StructType, TimestampType, BooleanType)
-
-BRONZE_REPORTS = "bronze_report_events"
-DEAD_LETTERS = "bronze_dead_letters"
-BRONZE_TARGETS = "bronze_target_plans"
-SILVER_VALUES = "silver_indicator_values"
-QUARANTINE = "silver_quarantine"
-WARNINGS = "silver_warnings"
-VALIDATION_RUNS = "silver_validation_runs"
-GOLD_VALUES = "gold_indicator_values"
-GOLD_INDEX = "gold_readiness_index"
-GOLD_COMPLETENESS = "gold_reporting_completeness"
-GOLD_ATTAINMENT = "gold_target_attainment"
+from pyspark.sql.types import (ArrayType, BooleanType, DoubleType, IntegerType, LongType, StringType, StructField,
+                               StructType, TimestampType)
 
 INDICATOR_VALUE = StructType([
     StructField("indicator_code", StringType()),
@@ -54,10 +42,7 @@ TARGET_PAYLOAD = StructType([
     StructField("source_system", StringType()),
 ])
 
-KAFKA_COLUMNS = ["topic", "partition", "offset", "kafka_timestamp", "kafka_key", "raw_value"]
 
-QUARANTINE_COLUMNS = ["event_id", "province_code", "unit_code", "period_id", "indicator_code", "rule",
-                      "observed_value", "expected", "severity", "quarantined_at"]
 
 VALIDATION_RUN_SCHEMA = StructType([
     StructField("period_id", StringType()),

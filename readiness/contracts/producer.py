@@ -12,7 +12,7 @@ from typing import Iterable
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from readiness.encoding import REPORT_SUBMISSION, encode
+from readiness.contracts.encoding import REPORT_SUBMISSION, encode
 from readiness.settings import Settings
 
 

@@ -1,11 +1,11 @@
 """A real single-node Apache Kafka 4.0.1 broker (KRaft, combined broker+controller) on loopback.
 
 For development and CI: the same broker jars as production, run straight from the Maven
-jar cache (see :mod:`readiness.maven`) with ``java -cp <jars> kafka.Kafka``; no Docker, no
+jar cache (see :mod:`readiness.ops.maven`) with ``java -cp <jars> kafka.Kafka``; no Docker, no
 Kafka distribution tarball. All state (config, data, logs, pid file) lives under
 ``settings.kafka_dir``.
 
-    python -m readiness.kafka_local up|down|status
+    python -m readiness.dev.kafka_broker up|down|status
 """
 
 from __future__ import annotations
@@ -26,11 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypedDict
 
-from kafka import KafkaAdminClient
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
-
-from readiness.maven import kafka_broker_classpath
+from readiness.ops.maven import kafka_broker_classpath
+from readiness.ops.topics import TopicError, broker_answers, describe_topic, ensure_topics, split_bootstrap
 from readiness.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -43,49 +40,11 @@ class KafkaLocalError(RuntimeError):
     """The local broker could not be formatted, started, stopped or configured."""
 
 
-def _split_bootstrap(bootstrap: str) -> tuple[str, int]:
-    host, _, port = bootstrap.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"kafka_bootstrap must be 'host:port', got {bootstrap!r}")
-    return host, int(port)
-
-
 def _tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def _admin(settings: Settings, timeout_ms: int = 10_000) -> KafkaAdminClient:
-    return KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
-        client_id="readiness-admin",
-        request_timeout_ms=timeout_ms,
-    )
-
-
-def broker_answers(settings: Settings) -> bool:
-    """True if a Kafka broker answers a metadata request on ``settings.kafka_bootstrap``.
-
-    A plain TCP connect first keeps the common "nothing there" case fast and free of
-    kafka-python connection-error logging.
-    """
-    host, port = _split_bootstrap(settings.kafka_bootstrap)
-    try:
-        socket.create_connection((host, port), timeout=1.0).close()
-    except OSError:
-        return False
-    try:
-        admin = _admin(settings, timeout_ms=3_000)
-    except KafkaError:
-        return False
-    try:
-        return bool(admin.describe_cluster().get("brokers"))
-    except KafkaError:
-        return False
-    finally:
-        admin.close()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -115,7 +74,7 @@ class LocalKafka:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.host, self.port = _split_bootstrap(settings.kafka_bootstrap)
+        self.host, self.port = split_bootstrap(settings.kafka_bootstrap)
         self.dir = settings.kafka_dir
         self.data_dir = self.dir / "data"
         self.logs_dir = self.dir / "logs"
@@ -184,11 +143,11 @@ class LocalKafka:
             "broker.session.timeout.ms": 3000,
         }
         self.properties_file.write_text(
-            "# Written by readiness.kafka_local; rewritten on every start.\n"
+            "# Written by readiness.dev.kafka_broker; rewritten on every start.\n"
             + "".join(f"{key}={value}\n" for key, value in props.items())
         )
         self.log4j_file.write_text(
-            "# Written by readiness.kafka_local: WARN and above to a file, nothing on stdout.\n"
+            "# Written by readiness.dev.kafka_broker: WARN and above to a file, nothing on stdout.\n"
             "status = warn\n"
             "appender.file.type = File\n"
             "appender.file.name = file\n"
@@ -321,81 +280,8 @@ class LocalKafka:
             self.stop()
 
 
-def _topic_retention_ms(admin: KafkaAdminClient, topic: str) -> int | None:
-    resource = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": None})
-    for response in admin.describe_configs([resource]):
-        for _err, _msg, _type, _name, entries in response.resources:
-            for entry in entries:
-                if entry[0] == "retention.ms":
-                    return int(entry[1])
-    return None
-
-
-class TopicInfo(TypedDict):
-    partitions: int
-    retention_ms: int | None
-
-
-def describe_topic(settings: Settings, topic: str, wait: float = 15.0) -> TopicInfo:
-    """Partition count and ``retention.ms`` of ``topic`` as the broker reports them.
-
-    Waits up to ``wait`` seconds for the topic to show up: right after CreateTopics the
-    broker's metadata cache can lag the controller and still answer UNKNOWN_TOPIC_OR_PARTITION.
-    """
-    admin = _admin(settings)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            (meta,) = admin.describe_topics([topic])
-            if meta["error_code"] == 0 and meta["partitions"]:
-                break
-            if time.monotonic() > deadline:
-                raise KafkaLocalError(
-                    f"cannot describe topic {topic!r}: error code {meta['error_code']}"
-                )
-            time.sleep(0.2)
-        return TopicInfo(
-            partitions=len(meta["partitions"]),
-            retention_ms=_topic_retention_ms(admin, topic),
-        )
-    finally:
-        admin.close()
-
-
-def ensure_topics(settings: Settings) -> dict[str, int]:
-    """Create the report and target topics if missing; return ``{topic: partitions}``.
-
-    Existing topics are accepted as they are, but a partition count different from
-    ``settings.topic_partitions`` is an error: Kafka can only add partitions, and adding
-    them silently would move province keys to other partitions.
-    """
-    topics = [settings.topic_reports, settings.topic_targets]
-    admin = _admin(settings)
-    try:
-        for topic in topics:
-            new = NewTopic(
-                topic,
-                num_partitions=settings.topic_partitions,
-                replication_factor=1,
-                topic_configs={"retention.ms": str(settings.topic_retention_ms)},
-            )
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([new])
-    finally:
-        admin.close()
-    counts = {}
-    for topic in topics:
-        counts[topic] = describe_topic(settings, topic)["partitions"]
-        if counts[topic] != settings.topic_partitions:
-            raise KafkaLocalError(
-                f"topic {topic!r} has {counts[topic]} partitions, "
-                f"settings expect {settings.topic_partitions}"
-            )
-    return counts
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m readiness.kafka_local", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m readiness.dev.kafka_broker", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
     settings = load_settings()
@@ -432,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{f' (pid {pid})' if pid else ''}"
             )
             return 0 if running else 1
-    except KafkaLocalError as exc:
+    except (KafkaLocalError, TopicError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,0 +1,1 @@
+"""What production uses to set up its engines: Maven artifacts, Kafka topics."""

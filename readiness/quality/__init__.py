@@ -1,0 +1,1 @@
+"""The quality gate: Great Expectations suites, the gate policy, Data Docs."""
