@@ -26,8 +26,9 @@ from readiness.quality.gate import (
     quarantine_rows,
     run_suite,
 )
+from readiness.settings import PROJECT_ROOT
 
-SUITE_PATH = Path(__file__).resolve().parent.parent / "expectations" / "silver_report_values.json"
+SUITE_PATH = PROJECT_ROOT / "expectations" / "silver_report_values.json"
 # The job binds the catalogue's codes; these tests bind their own two.
 SUITE_PARAMETERS = {"indicator_codes": ["ICT01", "ICT02"], "province_codes": ["01", "96"],
                     "unit_keys": ["01|C001", "01|P01", "96|C001"]}

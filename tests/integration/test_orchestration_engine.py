@@ -37,7 +37,7 @@ from readiness.contracts.producer import ReportProducer
 from readiness.lake.tables import GOLD_COMPLETENESS, GOLD_INDEX, GOLD_VALUES
 
 from conftest import free_port
-from test_alerts import RecordingWebhook
+from support.webhook import RecordingWebhook
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: a recording webhook, free loopback ports."""
