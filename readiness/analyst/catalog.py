@@ -13,8 +13,11 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from readiness.domain.reference import REORGANISATION_DATE, indicators, province_mapping, provinces
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
 from readiness.domain.periods import REPORTING_TIMEZONE
+from readiness.domain.reference import REORGANISATION_DATE, indicators, province_mapping, provinces
 from readiness.lake.tables import GOLD_PREFIX
 from readiness.settings import Settings
 
@@ -139,8 +142,7 @@ def column_comment(table: str, column: str) -> str:
 # --- the gold tables in the lake -------------------------------------------------------------------
 
 def is_delta_table(path: Path) -> bool:
-    log = path / "_delta_log"
-    return log.is_dir() and (any(log.glob("*.json")) or any(log.glob("*.checkpoint*")))
+    return DeltaTable.is_deltatable(str(path))
 
 
 def gold_tables(settings: Settings) -> list[str]:
@@ -152,29 +154,16 @@ def gold_tables(settings: Settings) -> list[str]:
 
 
 def delta_fields(path: str | Path) -> list[dict]:
-    """The current schema's fields of the Delta table at ``path``, read from its log (no Spark).
+    """The current schema's fields of the Delta table at ``path``, read by delta-rs (no Spark).
 
-    The newest commit file with a ``metaData`` action wins; if the commits holding it have been
-    cleaned up, the last checkpoint has it.
+    delta-rs replays the log from its last checkpoint, so the schema is found also when the
+    commits that set it have been cleaned up.
     """
-    log = Path(path) / "_delta_log"
-    commits = sorted((p for p in log.glob("*.json") if p.stem.isdigit()), key=lambda p: int(p.stem), reverse=True)
-    for commit in commits:
-        for line in commit.read_text(encoding="utf-8").splitlines():
-            if '"metaData"' in line:
-                action = json.loads(line)
-                if "metaData" in action:
-                    return json.loads(action["metaData"]["schemaString"])["fields"]
-    checkpoint = log / "_last_checkpoint"
-    if checkpoint.is_file():
-        import pyarrow.parquet as pq
-
-        version = json.loads(checkpoint.read_text())["version"]
-        for part in sorted(log.glob(f"{version:020d}.checkpoint*.parquet")):
-            for row in pq.read_table(part, columns=["metaData"]).column("metaData").to_pylist():
-                if row and row.get("schemaString"):
-                    return json.loads(row["schemaString"])["fields"]
-    raise ValueError(f"no schema found in the Delta log of {path}")
+    try:
+        table = DeltaTable(str(path))
+    except (TableNotFoundError, OSError) as exc:
+        raise ValueError(f"no schema found in the Delta log of {path}: {exc}") from exc
+    return json.loads(table.schema().to_json())["fields"]
 
 
 def delta_columns(path: str | Path) -> list[str]:
@@ -377,19 +366,19 @@ class Snapshot:
 
 
 def table_history(spark, path: str) -> list[Commit]:
-    from delta.tables import DeltaTable
+    from delta.tables import DeltaTable as SparkDeltaTable  # the Spark session is the caller's
     from pyspark.sql import functions as F
 
-    rows = (DeltaTable.forPath(spark, path).history()
+    rows = (SparkDeltaTable.forPath(spark, path).history()
             .select("version", F.unix_micros("timestamp").alias("us"), "userMetadata").collect())
     return [Commit(int(r["version"]), datetime.fromtimestamp(r["us"] / 1e6, timezone.utc), r["userMetadata"])
             for r in rows]
 
 
 def current_versions(spark, settings: Settings, tables: list[str]) -> dict[str, int]:
-    from delta.tables import DeltaTable
+    from delta.tables import DeltaTable as SparkDeltaTable
 
-    return {t: int(DeltaTable.forPath(spark, settings.table_path(t)).history(1).collect()[0]["version"])
+    return {t: int(SparkDeltaTable.forPath(spark, settings.table_path(t)).history(1).collect()[0]["version"])
             for t in tables}
 
 

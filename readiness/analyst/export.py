@@ -10,13 +10,14 @@ import csv
 import io
 import json
 import math
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import IO
+
+from readiness.terminal import Column, display_width, format_rows  # noqa: F401 (display_width: part of the API)
 
 NUMERIC_TYPES = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
 XLSX_MAX_ROWS = 1_048_576 - 1  # Excel's sheet limit, less the header row
@@ -84,32 +85,14 @@ def text_value(value: object, null: str = "") -> str:
     return str(value)
 
 
-def display_width(text: str) -> int:
-    """Terminal columns taken by ``text``: combining marks take none, wide characters two."""
-    width = 0
-    for ch in text:
-        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
-            continue
-        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return width
-
-
-def _pad(text: str, width: int, right: bool) -> str:
-    fill = " " * (width - display_width(text))
-    return fill + text if right else text + fill
-
-
 def format_table(result: QueryResult, null: str = "NULL") -> str:
     """An aligned table (numbers right-aligned) with a row count, as ``psql`` prints one."""
-    cells = [[text_value(v, null) for v in row] for row in result.rows]
-    widths = [max([display_width(c)] + [display_width(r[i]) for r in cells]) for i, c in enumerate(result.columns)]
-    right = [result.is_numeric(i) for i in range(len(result.columns))]
-    header = " | ".join(_pad(c, w, False) for c, w in zip(result.columns, widths))
-    lines = [header, "-+-".join("-" * w for w in widths)]
-    lines += [" | ".join(_pad(v, w, r) for v, w, r in zip(row, widths, right)) for row in cells]
+    columns = [Column(c, right=result.is_numeric(i)) for i, c in enumerate(result.columns)]
+    lines = format_rows(columns, ([text_value(v, null) for v in row] for row in result.rows), sep=" | ",
+                        rule_sep="-+-", align_titles=False)
     count = len(result.rows)
     lines.append(f"({count} row{'s' if count != 1 else ''})")
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join(lines)
 
 
 # --- CSV -----------------------------------------------------------------------------------------

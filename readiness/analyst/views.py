@@ -5,10 +5,11 @@ from pyspark.sql import functions as F
 
 from readiness.domain.bases import DEFAULT_BASIS
 from readiness.lake import store
-from readiness.domain.periods import parse_period
+from readiness.domain.periods import REPORT_TYPES, parse_period
 from readiness.settings import Settings
+from readiness.terminal import Column, format_rows
 from readiness.lake.spark import get_spark
-from readiness.lake.tables import GOLD_INDEX
+from readiness.lake.tables import GOLD_COMPLETENESS, GOLD_INDEX, QUARANTINE
 
 
 def latest_period(settings: Settings) -> str:
@@ -17,20 +18,21 @@ def latest_period(settings: Settings) -> str:
     periods = [r["period_id"] for r in store.read(spark, settings, GOLD_INDEX).select("period_id").distinct().collect()]
     if not periods:
         raise LookupError("the gold tables hold no period yet: run the pipeline first")
-    order = {"quarterly": 0, "six_monthly": 1, "yearly": 2}
-    return max(periods, key=lambda p: (parse_period(p).window()[1], -order[parse_period(p).report_type]))
+    return max(periods, key=lambda p: (parse_period(p).window()[1], -REPORT_TYPES.index(parse_period(p).report_type)))
 
 
 def format_ranking(period_id: str, rows: list[dict], methodology_id: str) -> str:
     components = sorted({k for r in rows for k in (r["components"] or {})})
-    header = f"{'rank':>4}  {'code':4}  {'province':22}  {'index':>7}  " + "  ".join(f"{c[:14]:>14}" for c in components) + "  change"
-    lines = [f"National readiness ranking, {period_id}, {methodology_id} ({len(rows)} provinces)", header, "-" * len(header)]
+    columns = [Column("rank", 4, True), Column("code", 4), Column("province", 22), Column("index", 7, True),
+               *(Column(c, 14, True) for c in components), Column("change", 6, True)]
+    cells = []
     for r in rows:
         change = r.get("rank_change")
-        shown = "new" if change is None else ("=" if change == 0 else f"{change:+d}")
-        parts = "  ".join(f"{(r['components'] or {}).get(c, float('nan')):>14.4f}" for c in components)
-        lines.append(f"{r['rank']:>4}  {r['province_code']:4}  {(r['province_name'] or '')[:22]:22}  {r['readiness_index']:>7.4f}  {parts}  {shown:>6}")
-    return "\n".join(lines)
+        cells.append((str(r["rank"]), r["province_code"], r["province_name"] or "", f"{r['readiness_index']:.4f}",
+                      *(f"{(r['components'] or {}).get(c, float('nan')):.4f}" for c in components),
+                      "new" if change is None else ("=" if change == 0 else f"{change:+d}")))
+    title = f"National readiness ranking, {period_id}, {methodology_id} ({len(rows)} provinces)"
+    return "\n".join([title, *format_rows(columns, cells)])
 
 
 def print_ranking(period_id: str, rows: list[dict], methodology_id: str) -> None:
@@ -38,8 +40,6 @@ def print_ranking(period_id: str, rows: list[dict], methodology_id: str) -> None
 
 
 def compliance_rows(settings: Settings, period_id: str, basis: str = DEFAULT_BASIS) -> list[dict]:
-    from readiness.lake.tables import GOLD_COMPLETENESS
-
     spark = get_spark(settings)
     rows = (store.read(spark, settings, GOLD_COMPLETENESS)
             .where((F.col("period_id") == period_id) & (F.col("basis") == basis))
@@ -47,25 +47,27 @@ def compliance_rows(settings: Settings, period_id: str, basis: str = DEFAULT_BAS
     return [r.asDict() for r in rows]
 
 
+COMPLIANCE_COLUMNS = (Column("code", 4), Column("province", 22), Column("expected", 8, True),
+                      Column("received", 8, True), Column("on time", 7, True), Column("late", 5, True),
+                      Column("missing", 7, True), Column("on-time %", 9, True), Column("missing units"))
+COUNTS = ("expected", "received", "on_time", "late", "missing")
+
+
 def format_compliance(period_id: str, rows: list[dict], names: dict[str, str]) -> str:
-    header = f"{'code':4}  {'province':22}  {'expected':>8}  {'received':>8}  {'on time':>7}  {'late':>5}  {'missing':>7}  {'on-time %':>9}  missing units"
-    lines = [f"Reporting compliance, {period_id} ({len(rows)} provinces)", header, "-" * len(header)]
+    cells = []
     for r in rows:
         missing = ", ".join(r["missing_units"][:4]) + (" ..." if len(r["missing_units"]) > 4 else "")
-        lines.append(f"{r['province_code']:4}  {names.get(r['province_code'], '')[:22]:22}  {r['expected']:>8}  "
-                     f"{r['received']:>8}  {r['on_time']:>7}  {r['late']:>5}  {r['missing']:>7}  "
-                     f"{r['on_time_rate']:>9.2f}  {missing}")
-    total = {k: sum(r[k] for r in rows) for k in ("expected", "received", "on_time", "late", "missing")}
-    lines.append(f"{'':4}  {'national':22}  {total['expected']:>8}  {total['received']:>8}  {total['on_time']:>7}  "
-                 f"{total['late']:>5}  {total['missing']:>7}")
-    return "\n".join(lines)
+        cells.append((r["province_code"], names.get(r["province_code"], ""), *(str(r[k]) for k in COUNTS),
+                      f"{r['on_time_rate']:.2f}", missing))
+    total = {k: sum(r[k] for r in rows) for k in COUNTS}
+    cells.append(("", "national", *(str(total[k]) for k in COUNTS), "", ""))
+    return "\n".join([f"Reporting compliance, {period_id} ({len(rows)} provinces)",
+                      *format_rows(COMPLIANCE_COLUMNS, cells)])
 
 
 def open_quarantine(settings: Settings, province: str | None = None, period_id: str | None = None,
                     include_closed: bool = False) -> list[dict]:
     """Quarantined reports a province still has to correct (status ``open``), newest period first."""
-    from readiness.lake.tables import QUARANTINE
-
     spark = get_spark(settings)
     if not store.exists(spark, settings, QUARANTINE):
         return []

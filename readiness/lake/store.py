@@ -1,12 +1,21 @@
 """Delta Lake reads and writes used by the jobs: partition overwrites, so reruns are harmless."""
 from __future__ import annotations
 
+from delta.exceptions import (ConcurrentAppendException, ConcurrentDeleteDeleteException, ConcurrentDeleteReadException,
+                              ConcurrentTransactionException, ConcurrentWriteException,
+                              DeltaConcurrentModificationException, MetadataChangedException, ProtocolChangedException)
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType
 
 from readiness.settings import Settings
+
+# Delta's optimistic-concurrency conflicts: another writer committed first; the write may be retried.
+COMMIT_CONFLICTS: tuple[type[Exception], ...] = (
+    ConcurrentAppendException, ConcurrentDeleteDeleteException, ConcurrentDeleteReadException,
+    ConcurrentTransactionException, ConcurrentWriteException, DeltaConcurrentModificationException,
+    MetadataChangedException, ProtocolChangedException)
 
 
 def exists(spark: SparkSession, settings: Settings, name: str) -> bool:

@@ -11,18 +11,16 @@ works offline and without ``mvn``.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from readiness.ops.locks import file_lock
 from readiness.settings import PROJECT_ROOT, Settings, load_settings
 
 POM_DIR = PROJECT_ROOT / "build" / "maven"
@@ -78,18 +76,6 @@ def _fingerprint(bundle: Bundle) -> str:
 
 def bundle_dir(name: str, settings: Settings) -> Path:
     return settings.cache_dir / "jars" / name
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialise fetches of one bundle across processes (parallel test sessions, CLI)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _is_complete(target: Path, fingerprint: str) -> bool:
@@ -159,7 +145,7 @@ def fetch_bundle(name: str, settings: Settings) -> Path:
     fingerprint = _fingerprint(bundle)
     if _is_complete(target, fingerprint):
         return target
-    with _locked(target.parent / f".{name}.lock"):
+    with file_lock(target.parent / f".{name}.lock"):  # one fetch of a bundle at a time across processes
         if _is_complete(target, fingerprint):  # another process fetched it meanwhile
             return target
         staging = target.parent / f".{name}.partial"

@@ -39,10 +39,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from delta.tables import DeltaTable
+from kafka import KafkaConsumer, TopicPartition
+from pyspark.sql import functions as F
+
 from readiness.domain.periods import REPORTING_TIMEZONE
+from readiness.domain.reference import provinces, provinces_in_force
+from readiness.lake import store
 from readiness.lake.log import lake_versions
+from readiness.lake.spark import get_spark
+from readiness.lake.store import COMMIT_CONFLICTS
 from readiness.lake.tables import BRONZE_REPORTS, OPS_RUNS, SILVER_VALUES
+from readiness.orchestration.calendar import sort_periods
 from readiness.settings import Settings, load_settings
+from readiness.terminal import Column, format_rows
 
 INGEST_CHECKPOINT = "ingest_reports"
 OPS_COLUMNS = (
@@ -127,8 +137,6 @@ def consumer_lag(end: Mapping[str, Mapping[int, int]], committed: Mapping[str, M
 
 def topic_offsets(settings: Settings, topics: Iterable[str]) -> tuple[dict[str, dict[int, int]], dict[str, dict[int, int]]]:
     """(end offsets, beginning offsets) per topic and partition, asked of the broker."""
-    from kafka import KafkaConsumer, TopicPartition
-
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
                              request_timeout_ms=15_000, api_version_auto_timeout_ms=10_000)
     try:
@@ -194,7 +202,6 @@ def summarise_run(xcoms: Mapping[str, Any]) -> dict[str, Any]:
             periods.update(counts.get("periods") or [])
             for table, version in (counts.get("delta_versions") or {}).items():
                 versions[table] = max(int(version), versions.get(table, -1))
-    from readiness.orchestration.calendar import sort_periods
 
     return {**totals, "periods": sort_periods(periods), "delta_versions": dict(sorted(versions.items()))}
 
@@ -229,10 +236,6 @@ def run_row(*, run_id: str, dag_id: str, started_at: datetime, ended_at: datetim
 
 def record_run(settings: Settings, row: Mapping[str, Any], attempts: int = 5) -> None:
     """MERGE the row into ``ops_pipeline_runs`` on ``(dag_id, run_id)`` (created on first use)."""
-    from delta.tables import DeltaTable
-
-    from readiness.lake.spark import get_spark
-
     spark = get_spark(settings)
     columns = [c.strip().split(" ")[0] for c in OPS_COLUMNS.split(", ")]
     frame = spark.createDataFrame([tuple(row[c] for c in columns)], OPS_COLUMNS)
@@ -246,8 +249,8 @@ def record_run(settings: Settings, row: Mapping[str, Any], attempts: int = 5) ->
                  .merge(frame.alias("s"), "t.dag_id = s.dag_id AND t.run_id = s.run_id")
                  .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
             return
-        except Exception as exc:  # concurrent writers (two DAGs ending together): try again
-            if attempt == attempts or "Concurrent" not in f"{type(exc).__name__} {exc}":
+        except COMMIT_CONFLICTS:  # concurrent writers (two DAGs ending together): try again
+            if attempt == attempts:
                 raise
             time.sleep(2 * attempt)
 
@@ -294,11 +297,6 @@ def _utc(micros: int | None) -> datetime | None:
 
 def recent_runs(settings: Settings, limit: int = 10, dag_id: str | None = None) -> list[dict[str, Any]]:
     """The latest runs from ``ops_pipeline_runs``, newest first (empty if none recorded)."""
-    from pyspark.sql import functions as F
-
-    from readiness.lake import store
-    from readiness.lake.spark import get_spark
-
     spark = get_spark(settings)
     if not store.exists(spark, settings, OPS_RUNS):
         return []
@@ -316,7 +314,6 @@ def recent_runs(settings: Settings, limit: int = 10, dag_id: str | None = None) 
 
 
 def _province_names(day: date) -> dict[str, str]:
-    from readiness.domain.reference import provinces
 
     names: dict[str, str] = {}
     for p in provinces():  # former provinces first, so the ones in force on `day` win
@@ -331,11 +328,7 @@ def freshness(settings: Settings, today: date | None = None) -> list[dict[str, A
     Provinces in force ``today`` are listed even if nothing arrived from them; former provinces
     only when bronze holds their events.
     """
-    from pyspark.sql import functions as F
 
-    from readiness.lake import store
-    from readiness.domain.reference import provinces_in_force
-    from readiness.lake.spark import get_spark
 
     today = today or date.today()
     spark = get_spark(settings)
@@ -393,39 +386,44 @@ def _lag_text(lag: Mapping[str, int]) -> str:
     return "; ".join(f"{topic} [{' '.join(parts)}]" for topic, parts in by_topic.items())
 
 
+RUN_COLUMNS = (Column("started", 16), Column("dag", 26), Column("state", 9), Column("periods", 16),
+               Column("in", 6, True), Column("accepted", 8, True), Column("quarant.", 8, True),
+               Column("dead", 5, True), Column("lag", 5, True), Column("took", 6, True), Column("run id"))
+
+
 def format_runs(rows: list[Mapping[str, Any]], tz: str = REPORTING_TIMEZONE) -> str:
     zone = ZoneInfo(tz)
     if not rows:
         return "Pipeline runs: none recorded yet in ops_pipeline_runs."
-    header = (f"{'started':16}  {'dag':26}  {'state':9}  {'periods':16}  {'in':>6}  {'accepted':>8}  "
-              f"{'quarant.':>8}  {'dead':>5}  {'lag':>5}  {'took':>6}  run id")
-    lines = [f"Pipeline runs (ops_pipeline_runs, latest {len(rows)}; times {tz})", header, "-" * len(header)]
+    cells = []
     for r in rows:
         lag = r.get("consumer_lag") or {}
-        periods = ",".join(r.get("periods") or []) or "-"
-        lines.append(
-            f"{_local(r.get('started_at'), zone):16}  {r['dag_id'][:26]:26}  {r['state'][:9]:9}  {periods[:16]:16}  "
-            f"{r.get('events_in') or 0:>6}  {r.get('events_accepted') or 0:>8}  {r.get('events_quarantined') or 0:>8}  "
-            f"{r.get('dead_letters') or 0:>5}  {(sum(lag.values()) if lag else '-'):>5}  "
-            f"{(r.get('duration_s') or 0):>5.0f}s  {r['run_id']}")
+        cells.append((_local(r.get("started_at"), zone), r["dag_id"], r["state"], ",".join(r.get("periods") or []) or "-",
+                      str(r.get("events_in") or 0), str(r.get("events_accepted") or 0),
+                      str(r.get("events_quarantined") or 0), str(r.get("dead_letters") or 0),
+                      str(sum(lag.values())) if lag else "-", f"{(r.get('duration_s') or 0):.0f}s", r["run_id"]))
+    header, rule, *body = format_rows(RUN_COLUMNS, cells)
+    lines = [f"Pipeline runs (ops_pipeline_runs, latest {len(rows)}; times {tz})", header, rule]
+    for r, line in zip(rows, body):
         versions = " ".join(f"{t}@{v}" for t, v in sorted((r.get("delta_versions") or {}).items()))
-        lines.append(f"{'':18}lag per partition: {_lag_text(lag)}")
+        lines.append(line)
+        lines.append(f"{'':18}lag per partition: {_lag_text(r.get('consumer_lag') or {})}")
         lines.append(f"{'':18}Delta versions written: {versions or 'none'}")
     return "\n".join(lines)
 
 
+FRESHNESS_COLUMNS = (Column("code", 4), Column("province", 22), Column("last event (bronze)", 19),
+                     Column("age", 8, True), Column("events", 6, True), Column("last accepted (silver)", 22),
+                     Column("period", 7), Column("age", 8, True))
+
+
 def format_freshness(rows: list[Mapping[str, Any]], now: datetime, tz: str = REPORTING_TIMEZONE) -> str:
     zone = ZoneInfo(tz)
-    header = (f"{'code':4}  {'province':22}  {'last event (bronze)':19}  {'age':>8}  {'events':>6}  "
-              f"{'last accepted (silver)':22}  {'period':7}  {'age':>8}")
-    lines = [f"Freshness per province (times {tz}, now {_local(now, zone)})", header, "-" * len(header)]
-    for r in rows:
-        lines.append(
-            f"{(r['province_code'] or '?'):4}  {(r.get('province_name') or '')[:22]:22}  "
-            f"{_local(r.get('last_event_at'), zone):19}  {_age(r.get('last_event_at'), now):>8}  {r.get('events') or 0:>6}  "
-            f"{_local(r.get('last_accepted_at'), zone):22}  {(r.get('last_accepted_period') or '-'):7}  "
-            f"{_age(r.get('last_accepted_at'), now):>8}")
-    return "\n".join(lines)
+    cells = [(r["province_code"] or "?", r.get("province_name") or "", _local(r.get("last_event_at"), zone),
+              _age(r.get("last_event_at"), now), str(r.get("events") or 0), _local(r.get("last_accepted_at"), zone),
+              r.get("last_accepted_period") or "-", _age(r.get("last_accepted_at"), now)) for r in rows]
+    return "\n".join([f"Freshness per province (times {tz}, now {_local(now, zone)})",
+                      *format_rows(FRESHNESS_COLUMNS, cells)])
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import fcntl
 import logging
 import os
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +42,7 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 
+from readiness.ops.locks import file_lock
 from readiness.quality.gate import GateResult
 
 logger = logging.getLogger(__name__)
@@ -122,7 +120,7 @@ def build_data_docs(
         batch_identifier=period_id,
     )
 
-    with _locked(site_dir):
+    with file_lock(site_dir / _LOCK_FILE):  # one build at a time per site (stores, index, config are rewritten)
         context = _site_context(site_dir)
         store = context.validation_results_store
         for old in store.list_keys():
@@ -226,17 +224,6 @@ def _site_context(site_dir: Path) -> FileDataContext:
     if context.config.analytics_enabled is not False:
         context.enable_analytics(False)
     return context
-
-
-@contextmanager
-def _locked(site_dir: Path) -> Iterator[None]:
-    """One build at a time per site (stores, index and project config are rewritten)."""
-    with open(site_dir / _LOCK_FILE, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _path_from_url(url: str) -> Path:
