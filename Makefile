@@ -64,7 +64,7 @@ simulate: kafka-up
 run: simulate
 	@for period in $$($(VENV)/bin/readiness latest-period --count 2); do \
 	  echo "== Airflow DAG readiness_period_pipeline, period $$period"; \
-	  $(PY) -m readiness.dev.airflow_local run-dag readiness_period_pipeline --quiet --conf "{\"period_id\": \"$$period\"}" || exit 1; \
+	  $(PY) -m readiness.dev.airflow run-dag readiness_period_pipeline --quiet --conf "{\"period_id\": \"$$period\"}" || exit 1; \
 	done
 	$(VENV)/bin/readiness compliance
 	$(VENV)/bin/readiness ranking --methodology ict-index
@@ -88,7 +88,7 @@ bench: jars
 	$(PY) -m bench.run
 
 airflow: kafka-up
-	$(PY) -m readiness.dev.airflow_local ui
+	$(PY) -m readiness.dev.airflow ui
 
 clean:
 	-$(PY) -m readiness.dev.kafka_broker down

@@ -32,7 +32,6 @@ from pathlib import Path  # noqa: E402
 
 import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 
 from readiness.domain.reference import indicators, province_mapping  # noqa: E402
 
@@ -136,9 +135,10 @@ def write_messages(path: Path, messages: list[bytes]) -> None:
 
 def _reference_tables(con: duckdb.DuckDBPyConnection, periods: list[str], scale: int) -> None:
     """The reference data the gate binds into its rules, per period, as DuckDB tables."""
+    from zoneinfo import ZoneInfo
+
     from readiness.domain.periods import default_calendar, parse_period
     from readiness.domain.reference import provinces_in_force, units_open_on
-    from zoneinfo import ZoneInfo
 
     cat = indicators()
     con.register("catalogue", pa.table({

@@ -16,11 +16,17 @@ from typing import Any
 import avro.io
 import avro.schema
 
-from readiness.contracts.encoding import (HEADER_LENGTH, MARKER, REPORT_SUBMISSION, EventDecodeError, decode,
-                                default_registry, encode)
-from readiness.dev.simulate import SimulationProfile, simulate
-
 from bench.common import AS_OF, SEED, median
+from readiness.contracts.encoding import (
+    HEADER_LENGTH,
+    MARKER,
+    REPORT_SUBMISSION,
+    EventDecodeError,
+    decode,
+    default_registry,
+    encode,
+)
+from readiness.dev.simulate import SimulationProfile, simulate
 
 
 class ReferenceCodec:

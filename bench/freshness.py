@@ -1,7 +1,7 @@
 """Freshness in the scheduled mode: seconds from publishing a report to its province's row changing
 in the gold tables, with the real Airflow services running the DAGs.
 
-:class:`readiness.dev.airflow_local.AirflowServices` (api-server, scheduler with the LocalExecutor,
+:class:`readiness.dev.airflow.AirflowServices` (api-server, scheduler with the LocalExecutor,
 dag-processor; SQLite metadata database under the bench work dir) runs ``readiness_ingest`` on the
 cron ``READINESS_INGEST_CRON="* * * * *"`` (every minute instead of the default five) and its asset
 event triggers ``readiness_refresh_changed`` (validate + aggregate of the changed periods). Every
@@ -26,6 +26,7 @@ gold commit over the baseline's publish -> commit of the same table (``baseline_
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import time
@@ -33,14 +34,13 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from readiness.domain.bases import AS_REPORTED
-from readiness.orchestration.tasks import table_version
-from readiness.contracts.producer import ReportProducer
-from readiness.domain.reference import indicator_by_code
-from readiness.settings import Settings
-from readiness.dev.simulate import SimulationProfile, simulate
-
 from bench.common import AS_OF, SEED, encode_batch, ensure_topic, free_port, median, send_batch, with_topic
+from readiness.contracts.producer import ReportProducer
+from readiness.dev.simulate import SimulationProfile, simulate
+from readiness.domain.bases import AS_REPORTED
+from readiness.domain.reference import indicator_by_code
+from readiness.orchestration.tasks import table_version
+from readiness.settings import Secret, Settings
 
 INDICATOR = "computers_per_100_staff"
 
@@ -143,7 +143,7 @@ def _busy(services, dag_id: str, states: tuple[str, ...] = ("queued", "running")
 def _own_metadata_db():
     """The services get the SQLite database under their AIRFLOW_HOME, whatever the caller's
     environment names (as the engine test does): both variables are hidden while they run."""
-    from readiness.dev.airflow_local import AIRFLOW_DB_ENV, DB_URL_ENV
+    from readiness.dev.airflow import AIRFLOW_DB_ENV, DB_URL_ENV
 
     saved = {k: os.environ.pop(k) for k in (DB_URL_ENV, AIRFLOW_DB_ENV) if k in os.environ}
     try:
@@ -301,13 +301,14 @@ def run(settings: Settings, work_root: Path, samples: int = 4, interval_s: float
     """
     from pyspark.sql import SparkSession
 
-    from readiness.dev.airflow_local import AirflowServices
+    from readiness.dev.airflow import AirflowServices
     from readiness.lake.spark import get_spark
     from readiness.lake.tables import GOLD_VALUES
 
     work = work_root / "freshness"
     work.mkdir(parents=True, exist_ok=True)
-    topic = with_topic(settings, "freshness", var_dir=work / "var")
+    # The services get the SQLite database under their own AIRFLOW_HOME (see _own_metadata_db).
+    topic = dataclasses.replace(with_topic(settings, "freshness", var_dir=work / "var"), airflow_db_url=Secret())
     ensure_topic(topic)
     gold = Path(topic.table_path(GOLD_VALUES))
     batch = simulate(SEED, AS_OF, SimulationProfile(quarters=1, half_years=0, years=0))

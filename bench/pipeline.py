@@ -25,12 +25,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from readiness.settings import Settings
-from readiness.dev.simulate import SimulationProfile, simulate
-
 from bench import sparklog
 from bench.common import AS_OF, PYTHON, SEED, encode_batch, ensure_topic, run_measured, send_batch, with_topic
 from bench.duckdb_worker import flatten, write_messages
+from readiness.dev.simulate import SimulationProfile, simulate
+from readiness.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import time
 
 PROCESS_START = time.time()
 
+import collections  # noqa: E402
 import cProfile  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -98,11 +99,11 @@ def main(config_path: str) -> int:
             "--conf spark.eventLog.compress=false pyspark-shell")
     if config.get("scale", 1) > 1:
         scale_registry(config["scale"])
+    from readiness.lake.spark import get_spark
     from readiness.pipeline.aggregate import aggregate_period
     from readiness.pipeline.ingest import ingest_reports
     from readiness.pipeline.validate import validate_period
     from readiness.settings import load_settings
-    from readiness.lake.spark import get_spark
 
     settings = load_settings(env="ci", var_dir=Path(config["var_dir"]), kafka_bootstrap=config["bootstrap"],
                              topic_reports=config["topic"], topic_targets=config["topic_targets"])

@@ -6,10 +6,9 @@ from __future__ import annotations
 import pstats
 from pathlib import Path
 
-from readiness.settings import Settings
-
 from bench import sparklog
 from bench.pipeline import run_pipeline_worker
+from readiness.settings import Settings
 
 #: cProfile entries that are the driver waiting for the JVM (py4j answers arrive on a socket).
 WAITING = ("recv_into", "readline", "acquire", "wait")

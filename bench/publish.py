@@ -14,13 +14,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from readiness.contracts.encoding import encode
-from readiness.ops.maven import kafka_broker_classpath
-from readiness.contracts.producer import ReportProducer
-from readiness.settings import Settings
-
 from bench.common import ensure_topic, median, with_topic
 from bench.encoding import sample_reports
+from readiness.contracts.encoding import encode
+from readiness.contracts.producer import ReportProducer
+from readiness.ops.maven import kafka_broker_classpath
+from readiness.settings import Settings
 
 SUMMARY = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
                      r"([\d.]+) ms max latency")

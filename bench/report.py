@@ -303,7 +303,7 @@ def freshness_section(s: dict) -> list[str]:
     b = d["baseline"]
     lines += [
         "Seconds from publishing a report to its province's row changing in the gold tables, **in the scheduled "
-        "mode**: the real Airflow services (`readiness.dev.airflow_local.AirflowServices`: api-server, scheduler "
+        "mode**: the real Airflow services (`readiness.dev.airflow.AirflowServices`: api-server, scheduler "
         "with the LocalExecutor, dag-processor; SQLite metadata database in the run's work dir). "
         f"`readiness_ingest` runs on the cron **`READINESS_INGEST_CRON=\"{d['ingest_cron']}\"`** (every minute; "
         "the deployment default is every 5 minutes, where a publish can wait up to 5 minutes for the next tick), and "

@@ -22,9 +22,8 @@ import time
 import traceback
 from pathlib import Path
 
-from readiness.settings import PROJECT_ROOT
-
 from bench.common import AS_OF, BENCH_CMD, bench_settings, local_broker, machine, now_iso
+from readiness.settings import PROJECT_ROOT
 
 SECTIONS = ("encoding", "publish", "pipeline", "profile", "freshness")
 RESULTS_FILE = PROJECT_ROOT / "bench" / "results.json"
@@ -89,9 +88,9 @@ def profile_section(args: argparse.Namespace, work: Path, settings) -> dict:
     from bench import profiling
     from bench.common import with_topic
     from bench.pipeline import SIZES, prepare
-    from readiness.domain.periods import default_calendar
     from readiness.contracts.producer import topic_message_count
     from readiness.dev.simulate import simulation_periods
+    from readiness.domain.periods import default_calendar
 
     size = SIZES[args.profile_size]
     topic = with_topic(settings, f"pipeline-{size.name}")

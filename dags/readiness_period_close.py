@@ -20,7 +20,7 @@ expression: provinces set them per report type and they can change without a cod
 
 | task | calls | what it does |
 | --- | --- | --- |
-| `periods_due` (short-circuit) | `readiness.orchestration.tasks.periods_to_close` | The periods whose due date was **yesterday** in Asia/Ho_Chi_Minh (a report is on time until the end of its due date, so the period closes at 00:00 the next day; the hour after gives in-flight events time to be ingested). On any other day it returns `[]` and **every downstream task is skipped**. A manual run with the `period_id` param closes that period whatever the day. |
+| `periods_due` (short-circuit) | `readiness.orchestration.calendar.periods_to_close` | The periods whose due date was **yesterday** in Asia/Ho_Chi_Minh (a report is on time until the end of its due date, so the period closes at 00:00 the next day; the hour after gives in-flight events time to be ingested). On any other day it returns `[]` and **every downstream task is skipped**. A manual run with the `period_id` param closes that period whatever the day. |
 | `ingest_reports` | `readiness.orchestration.tasks.run_ingest` | Catches bronze up with Kafka so every event that arrived before the close counts. |
 | `close_period` (mapped, one per period) | `readiness.orchestration.tasks.close_period` | Compliance: `validate_period` + `aggregate_period`; then **freezes** the published tables: records the Delta version of every `gold_*` table in `gold_period_freezes` (one row per table: `period_id, table_name, version, frozen_at, run_id`; the first freeze wins, a rerun keeps it; `refreeze=true` records the current versions instead); then lists the units still missing (`gold_reporting_completeness.missing_units`, read at the frozen version). |
 | `alert_missing_units` | `readiness.orchestration.alerts.alert_missing_units` | Posts a `late_data` alert per period that still has missing units after its due date. |
@@ -29,7 +29,7 @@ expression: provinces set them per report type and they can change without a cod
 With the reference calendar the closes fall on 21 March, 15 June (first half), 21 June,
 21 September, 15 December (second half) and 21 December (fourth quarter and year).
 
-Readers of a closed period use the frozen versions (`readiness.orchestration.tasks.read_frozen`).
+Readers of a closed period use the frozen versions (`readiness.orchestration.freezes.read_frozen`).
 
 **Safe to rerun**: `max_active_runs=1`; rebuilding an unchanged period writes nothing; the
 freeze is kept.

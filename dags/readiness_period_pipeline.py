@@ -31,7 +31,7 @@ Each task returns a dict of counts (visible as the task's XCom `return_value`).
 or `YYYYSn` (half year), e.g. `2025`, `2025Q3`, `2025S1`.
 
 **Trigger**: manual, with the `period_id`, or locally with
-`python -m readiness.dev.airflow_local run-dag readiness_period_pipeline --conf '{"period_id": "2025Q3"}'`.
+`python -m readiness.dev.airflow run-dag readiness_period_pipeline --conf '{"period_id": "2025Q3"}'`.
 New data is handled without a trigger by `readiness_ingest` → `readiness_refresh_changed`;
 period closes by `readiness_period_close`.
 

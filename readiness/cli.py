@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from readiness.domain.bases import BASES, DEFAULT_BASIS
+from readiness.domain.periods import REPORT_TYPES
 from readiness.settings import load_settings
 
 
@@ -27,8 +28,16 @@ def cmd_publish(args: argparse.Namespace) -> int:
     except ReportFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from kafka.errors import KafkaError
+
     settings = load_settings()
-    with ReportProducer(settings) as producer:
+    try:
+        producer = ReportProducer(settings)
+    except KafkaError as exc:  # no broker answered: nothing was sent
+        print(f"error: 0 of {len(reports)} events were acknowledged by Kafka: cannot connect to "
+              f"{settings.kafka_bootstrap} ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    with producer:
         result = producer.publish_reports(reports)
     return _report_publish(result)
 
@@ -97,8 +106,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def cmd_ranking(args: argparse.Namespace) -> int:
-    from readiness.pipeline.aggregate import ranking
     from readiness.analyst.views import latest_period, print_ranking
+    from readiness.pipeline.aggregate import ranking
 
     settings = load_settings()
     period_id = args.period or latest_period(settings)
@@ -107,8 +116,8 @@ def cmd_ranking(args: argparse.Namespace) -> int:
 
 
 def cmd_compliance(args: argparse.Namespace) -> int:
-    from readiness.domain.reference import province_names
     from readiness.analyst.views import compliance_rows, format_compliance, latest_period
+    from readiness.domain.reference import province_names
 
     settings = load_settings()
     period_id = args.period or latest_period(settings)
@@ -158,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("latest-period", help="print the latest period whose due date has passed")
-    p.add_argument("--report-type", default="quarterly", choices=("quarterly", "six_monthly", "yearly"))
+    p.add_argument("--report-type", default=REPORT_TYPES[0], choices=REPORT_TYPES)
     p.add_argument("--as-of", help="ISO date or time (UTC); default now")
     p.add_argument("--count", type=int, default=1, help="print the N latest, oldest first")
     p.set_defaults(func=cmd_latest_period)

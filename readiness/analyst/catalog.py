@@ -25,7 +25,10 @@ DATABASE = "readiness"
 # The same gold tables as external Delta tables: DESCRIBE HISTORY and VERSION/TIMESTAMP AS OF.
 DELTA_DATABASE = "readiness_delta"
 LOCAL_TZ = REPORTING_TIMEZONE
-TIME_NOTE = ("Periods, data windows and due dates are calendar days in Asia/Ho_Chi_Minh (UTC+07:00); "
+# The zone as analysts read it in column comments: "Asia/Ho_Chi_Minh (UTC+07:00)".
+_OFFSET = datetime(2026, 1, 1, tzinfo=ZoneInfo(LOCAL_TZ)).strftime("%z")
+ZONE_TEXT = f"{LOCAL_TZ} (UTC{_OFFSET[:3]}:{_OFFSET[3:]})"
+TIME_NOTE = (f"Periods, data windows and due dates are calendar days in {ZONE_TEXT}; "
              "timestamps are UTC (the session time zone).")
 
 DATABASE_COMMENT = ("Provincial ICT-readiness: the published (gold) tables as read-only views with described "
@@ -46,7 +49,7 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
     "gold_reporting_completeness": (
         "Reporting completeness per province and period: expected, received, on-time, late and missing reports "
         "and the units that did not report. On time = first submission at or before the end of the due date "
-        "in Asia/Ho_Chi_Minh (UTC+07:00)."),
+        f"in {ZONE_TEXT}."),
     "gold_target_attainment": (
         "Attainment of each province's yearly plan targets per indicator and period: the value as reported "
         "against the target of the period's plan year."),
@@ -59,7 +62,7 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
 # Comments by column name (a name means the same in every table), then per-table overrides.
 COLUMN_COMMENTS: dict[str, str] = {
     "period_id": ("Reporting period: 2026Q3 (quarter), 2026S1 (half year) or 2026 (year); periods and due dates "
-                  "follow the reporting calendar in Asia/Ho_Chi_Minh (UTC+07:00). Partition column."),
+                  f"follow the reporting calendar in {ZONE_TEXT}. Partition column."),
     "report_type": "Report type of the period: quarterly, six_monthly or yearly.",
     "basis": ("as_reported: units counted in the province they belonged to in the period; restated_2025: "
               "re-summed onto the 34 provinces in force since 2025-07-01."),
@@ -91,8 +94,8 @@ COLUMN_COMMENTS: dict[str, str] = {
                  "window (count)."),
     "received": "Expected units that submitted at least one report for the period (count).",
     "on_time": ("Expected units whose first submission was at or before the end of the due date, 23:59:59 in "
-                "Asia/Ho_Chi_Minh (UTC+07:00) (count)."),
-    "late": "Expected units whose first submission came after the end of the due date in Asia/Ho_Chi_Minh (count).",
+                f"{ZONE_TEXT} (count)."),
+    "late": f"Expected units whose first submission came after the end of the due date in {LOCAL_TZ} (count).",
     "missing": "expected - received: expected units with no submission (count).",
     "received_rate": "received / expected x 100: percent (0-100), 2 decimals.",
     "on_time_rate": "on_time / expected x 100: percent (0-100), 2 decimals.",
@@ -114,8 +117,8 @@ TABLE_COLUMN_COMMENTS: dict[tuple[str, str], str] = {
     ("ref_provinces", "code"): "Province code (text).",
     ("ref_provinces", "name"): "Province name in Vietnamese (Unicode NFC).",
     ("ref_provinces", "kind"): "province, or city (thành phố trực thuộc trung ương) for the 2025 units.",
-    ("ref_provinces", "valid_from"): "First day in force (calendar day, Asia/Ho_Chi_Minh).",
-    ("ref_provinces", "valid_to"): "Last day in force, inclusive (calendar day, Asia/Ho_Chi_Minh); 9999-12-31 if in force.",
+    ("ref_provinces", "valid_from"): f"First day in force (calendar day, {LOCAL_TZ}).",
+    ("ref_provinces", "valid_to"): f"Last day in force, inclusive (calendar day, {LOCAL_TZ}); 9999-12-31 if in force.",
     ("ref_provinces", "code_2025"): "Code of the 2025 province this province is part of (its own code for a 2025 province).",
     ("ref_indicators", "code"): "Indicator code (indicator_code in the gold tables).",
     ("ref_indicators", "name_vi"): "Indicator name in Vietnamese (Unicode NFC).",
@@ -221,7 +224,7 @@ class AsOfError(ValueError):
     """An ``--as-of`` that cannot be parsed or that names a version no table has."""
 
 
-AS_OF_FORMS = ("YYYY-MM-DD (end of that day in Asia/Ho_Chi_Minh), an ISO date-time (Asia/Ho_Chi_Minh unless "
+AS_OF_FORMS = (f"YYYY-MM-DD (end of that day in {LOCAL_TZ}), an ISO date-time ({LOCAL_TZ} unless "
                "it has an offset), N or vN (Delta version N of every table), TABLE@N[,TABLE@N] (those tables "
                "at those versions, the others as published at that time), or tag:NAME (the commits whose "
                "userMetadata is NAME)")

@@ -54,9 +54,9 @@ def result_from_dataframe(df, limit: int | None = None) -> QueryResult:
 def run_query(settings: Settings, sql: str, as_of: AsOf | None = None, limit: int | None = None,
               spark=None) -> tuple[QueryResult, Snapshot]:
     """Run one SQL statement over the gold tables (as of ``as_of``) and collect its result."""
-    from readiness.lake.spark import get_spark
-
     from pyspark.errors import PySparkException
+
+    from readiness.lake.spark import get_spark
 
     spark = spark or get_spark(settings)
     snapshot = open_snapshot(spark, settings, as_of)

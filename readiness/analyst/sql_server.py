@@ -31,12 +31,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from readiness.analyst.catalog import (DATABASE, DATABASE_COMMENT, DELTA_DATABASE, DELTA_DATABASE_COMMENT,
-                                       REFERENCE_COLUMNS, column_comment, delta_columns, gold_tables,
-                                       reference_select, sql_string, table_description)
+from readiness.analyst.catalog import (
+    DATABASE,
+    DATABASE_COMMENT,
+    DELTA_DATABASE,
+    DELTA_DATABASE_COMMENT,
+    REFERENCE_COLUMNS,
+    column_comment,
+    delta_columns,
+    gold_tables,
+    reference_select,
+    sql_string,
+    table_description,
+)
+from readiness.lake.spark import LOG_CONFIG
 from readiness.ops.maven import pyspark_jars_dir, spark_package_jars
 from readiness.settings import Settings, load_settings
-from readiness.lake.spark import LOG_CONFIG
 
 DEFAULT_PORT = 10000
 MAIN_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"

@@ -4,12 +4,12 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from readiness.domain.bases import DEFAULT_BASIS
-from readiness.lake import store
 from readiness.domain.periods import REPORT_TYPES, parse_period
-from readiness.settings import Settings
-from readiness.terminal import Column, format_rows
+from readiness.lake import store
 from readiness.lake.spark import get_spark
 from readiness.lake.tables import GOLD_COMPLETENESS, GOLD_INDEX, QUARANTINE
+from readiness.settings import Settings
+from readiness.terminal import Column, format_rows
 
 
 def latest_period(settings: Settings) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from readiness.contracts.encoding import REPORT_SUBMISSION, encode
@@ -95,8 +95,6 @@ class ReportProducer:
 
 def topic_message_count(settings: Settings, topic: str | None = None) -> int:
     """Messages currently on a topic (sum over partitions of end minus beginning offsets)."""
-    from kafka import KafkaConsumer, TopicPartition
-
     topic = topic or settings.topic_reports
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     try:

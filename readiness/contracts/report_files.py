@@ -6,19 +6,27 @@ the same unit, report type, period and revision form one report. A report withou
 gets a name-based UUID derived from its identity, so sending the same file twice sends the same ids
 and the platform deduplicates them.
 
-Every problem is raised as :class:`ReportFileError` naming the row (or report) and the field.
+Every problem is raised as :class:`ReportFileError` naming the row (or report) and the field: a
+CSV report by the line of its first row, a JSON report by its position in the file.
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from readiness.contracts.encoding import (REPORT_SUBMISSION, REPORT_TYPE_TO_AVRO, InvalidEventError, check_record,
-                                          default_registry)
+from readiness.contracts.encoding import (
+    REPORT_SUBMISSION,
+    REPORT_TYPE_TO_AVRO,
+    InvalidEventError,
+    check_record,
+    default_registry,
+)
 from readiness.domain.periods import PeriodError, parse_period
 
 CSV_COLUMNS = ("province_code", "unit_code", "unit_kind", "unit_name", "report_type", "period",
@@ -38,23 +46,39 @@ def read_reports(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise ReportFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix == ".json":
-        reports = _from_json(path)
-    elif suffix == ".csv":
-        reports = _from_csv(path)
-    else:
+    if suffix not in (".json", ".csv"):
         raise ReportFileError(f"{path}: expected a .csv or .json file")
-    if not reports:
+    text = _read_text(path)
+    located = _from_json(path.name, text) if suffix == ".json" else _from_csv(path.name, text)
+    if not located:
         raise ReportFileError(f"{path}: no reports in the file")
     schema = default_registry().current(REPORT_SUBMISSION)
-    for n, report in enumerate(reports, start=1):
-        where = f"{path.name} report {n} ({report.get('reporting_unit', {}).get('code', '?')} {report.get('period', '?')})"
+    for where, report in located:
         try:
             check_record(report, schema)
         except InvalidEventError as exc:
             raise ReportFileError(f"{where}: {exc}") from None
         _check_semantics(report, where)
-    return reports
+    return [report for _, report in located]
+
+
+def _read_text(path: Path) -> str:
+    """The file as text: UTF-8 (a byte-order mark is dropped); an undecodable byte is named by its line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReportFileError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ReportFileError(f"{path.name} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                              "save the file as UTF-8") from None
+    if not text.strip():
+        raise ReportFileError(f"{path.name}: the file is empty")
+    return text
 
 
 def _check_semantics(report: dict[str, Any], where: str) -> None:
@@ -83,35 +107,46 @@ def _parse_time(text: str, where: str) -> datetime:
 
 
 def _event_id(report: dict[str, Any]) -> str:
-    identity = "|".join([report["province_code"], report["reporting_unit"]["code"], report["report_type"],
-                         report["period"], str(report["revision"])])
+    # str(): a field of the wrong type still gets an id here and is then named by the schema check.
+    identity = "|".join(str(part) for part in (report["province_code"], report["reporting_unit"]["code"],
+                                               report["report_type"], report["period"], report["revision"]))
     return str(uuid.uuid5(EVENT_NAMESPACE, identity))
 
 
-def _from_json(path: Path) -> list[dict[str, Any]]:
+def _from_json(name: str, text: str) -> list[tuple[str, dict[str, Any]]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ReportFileError(f"{path.name}: not valid JSON: {exc}") from None
+        raise ReportFileError(f"{name}: not valid JSON: {exc}") from None
+    if not isinstance(data, (dict, list)):
+        raise ReportFileError(f"{name}: expected a report object or a list of them, found {type(data).__name__}")
     items = data if isinstance(data, list) else [data]
     reports = []
     for n, item in enumerate(items, start=1):
         if not isinstance(item, dict):
-            raise ReportFileError(f"{path.name} report {n}: expected an object")
+            raise ReportFileError(f"{name} report {n}: expected an object, found {type(item).__name__}")
         report = dict(item)
         report.setdefault("revision", 0)
         if "submitted_at" in report and isinstance(report["submitted_at"], str):
-            report["submitted_at"] = _parse_time(report["submitted_at"], f"{path.name} report {n}")
+            report["submitted_at"] = _parse_time(report["submitted_at"], f"{name} report {n}")
         if isinstance(report.get("reporting_unit"), dict):
             report["reporting_unit"] = {"name": None, **report["reporting_unit"]}
-        report["values"] = [{"numerator": None, "denominator": None, "value": None, "unit": None, **v}
-                            if isinstance(v, dict) else v for v in report.get("values", [])]
-        if not report.get("event_id") and isinstance(report.get("reporting_unit"), dict):
+        values = report.get("values", [])
+        if isinstance(values, list):  # anything else is named by the schema check
+            report["values"] = [{"numerator": None, "denominator": None, "value": None, "unit": None, **v}
+                                if isinstance(v, dict) else v for v in values]
+        if not report.get("event_id"):
+            unit = report.get("reporting_unit")
+            if "reporting_unit" in report and not isinstance(unit, dict):
+                raise ReportFileError(f"{name} report {n}: field 'reporting_unit': expected an object with code "
+                                      f"and kind, found {type(unit).__name__}")
             try:
                 report["event_id"] = _event_id(report)
             except KeyError as exc:
-                raise ReportFileError(f"{path.name} report {n}: missing field {exc.args[0]!r}") from None
-        reports.append(report)
+                raise ReportFileError(f"{name} report {n}: missing field {exc.args[0]!r}") from None
+        unit = report.get("reporting_unit")
+        code = unit.get("code", "?") if isinstance(unit, dict) else "?"
+        reports.append((f"{name} report {n} ({code} {report.get('period', '?')})", report))
     return reports
 
 
@@ -125,45 +160,45 @@ def _number(row: dict[str, str], column: str, where: str) -> float | None:
         raise ReportFileError(f"{where}: field {column!r}: {text!r} is not a number") from None
 
 
-def _from_csv(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_CSV if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ReportFileError(f"{path.name}: missing columns {missing}; expected {list(CSV_COLUMNS)}")
-        reports: dict[tuple, dict[str, Any]] = {}
-        for line, row in enumerate(reader, start=2):
-            where = f"{path.name} line {line}"
-            for column in REQUIRED_CSV:
-                if not (row.get(column) or "").strip():
-                    raise ReportFileError(f"{where}: field {column!r} is empty")
-            revision_text = (row.get("revision") or "0").strip()
-            if not revision_text.isdigit():
-                raise ReportFileError(f"{where}: field 'revision': {revision_text!r} is not a whole number")
-            report_type = row["report_type"].strip().upper()
-            key = (row["province_code"].strip(), row["unit_code"].strip(), report_type, row["period"].strip(),
-                   int(revision_text))
-            report = reports.get(key)
-            if report is None:
-                report = {
-                    "event_id": (row.get("event_id") or "").strip(),
-                    "province_code": key[0],
-                    "reporting_unit": {"code": key[1], "kind": row["unit_kind"].strip().upper(),
-                                       "name": (row.get("unit_name") or "").strip() or None},
-                    "report_type": report_type,
-                    "period": key[3],
-                    "values": [],
-                    "revision": key[4],
-                    "submitted_at": _parse_time(row["submitted_at"].strip(), where),
-                    "source_system": row["source_system"].strip(),
-                }
-                report["event_id"] = report["event_id"] or _event_id(report)
-                reports[key] = report
-            report["values"].append({
-                "indicator_code": row["indicator_code"].strip(),
-                "numerator": _number(row, "numerator", where),
-                "denominator": _number(row, "denominator", where),
-                "value": _number(row, "value", where),
-                "unit": (row.get("value_unit") or "").strip() or None,
-            })
+def _from_csv(name: str, text: str) -> list[tuple[str, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in REQUIRED_CSV if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ReportFileError(f"{name}: missing columns {missing}; expected {list(CSV_COLUMNS)}")
+    reports: dict[tuple, tuple[str, dict[str, Any]]] = {}
+    for row in reader:
+        # The reader's own line count: blank lines it skips still count, as in an editor.
+        where = f"{name} line {reader.line_num}"
+        for column in REQUIRED_CSV:
+            if not (row.get(column) or "").strip():
+                raise ReportFileError(f"{where}: field {column!r} is empty")
+        revision_text = (row.get("revision") or "0").strip()
+        if not revision_text.isdigit():
+            raise ReportFileError(f"{where}: field 'revision': {revision_text!r} is not a whole number")
+        report_type = row["report_type"].strip().upper()
+        key = (row["province_code"].strip(), row["unit_code"].strip(), report_type, row["period"].strip(),
+               int(revision_text))
+        if key not in reports:
+            report = {
+                "event_id": (row.get("event_id") or "").strip(),
+                "province_code": key[0],
+                "reporting_unit": {"code": key[1], "kind": row["unit_kind"].strip().upper(),
+                                   "name": (row.get("unit_name") or "").strip() or None},
+                "report_type": report_type,
+                "period": key[3],
+                "values": [],
+                "revision": key[4],
+                "submitted_at": _parse_time(row["submitted_at"].strip(), where),
+                "source_system": row["source_system"].strip(),
+            }
+            report["event_id"] = report["event_id"] or _event_id(report)
+            # A report's own fields come from its first row, so the schema check names that line.
+            reports[key] = (where, report)
+        reports[key][1]["values"].append({
+            "indicator_code": row["indicator_code"].strip(),
+            "numerator": _number(row, "numerator", where),
+            "denominator": _number(row, "denominator", where),
+            "value": _number(row, "value", where),
+            "unit": (row.get("value_unit") or "").strip() or None,
+        })
     return list(reports.values())

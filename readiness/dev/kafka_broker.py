@@ -17,17 +17,15 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import TypedDict
 
 from readiness.ops.maven import kafka_broker_classpath
-from readiness.ops.topics import TopicError, broker_answers, describe_topic, ensure_topics, split_bootstrap
+from readiness.ops.topics import TopicError, broker_answers, ensure_topics, split_bootstrap
 from readiness.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)

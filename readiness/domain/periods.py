@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
 from readiness.settings import PACKAGE_DATA
 
 CALENDAR_FILE = PACKAGE_DATA / "reporting_calendar.json"

@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from pathlib import Path
+
 from readiness.settings import PACKAGE_DATA
 
 DATA_DIR = PACKAGE_DATA

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
+
 from readiness.settings import PACKAGE_DATA
 
 METHODOLOGY_DIR = PACKAGE_DATA / "methodologies"

@@ -1,8 +1,17 @@
 """Spark schemas of the decoded events and of the validation register, with their column meanings."""
 from __future__ import annotations
 
-from pyspark.sql.types import (ArrayType, BooleanType, DoubleType, IntegerType, LongType, StringType, StructField,
-                               StructType, TimestampType)
+from pyspark.sql.types import (
+                               ArrayType,
+                               BooleanType,
+                               DoubleType,
+                               IntegerType,
+                               LongType,
+                               StringType,
+                               StructField,
+                               StructType,
+                               TimestampType,
+)
 
 INDICATOR_VALUE = StructType([
     StructField("indicator_code", StringType()),

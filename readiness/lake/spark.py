@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from readiness.ops.maven import spark_package_jars
-from readiness.settings import Settings
-from readiness.settings import PACKAGE_DATA
-
+from readiness.settings import PACKAGE_DATA, Settings
 
 LOG_CONFIG = PACKAGE_DATA / "log4j2-spark.properties"
 

@@ -1,9 +1,16 @@
 """Delta Lake reads and writes used by the jobs: partition overwrites, so reruns are harmless."""
 from __future__ import annotations
 
-from delta.exceptions import (ConcurrentAppendException, ConcurrentDeleteDeleteException, ConcurrentDeleteReadException,
-                              ConcurrentTransactionException, ConcurrentWriteException,
-                              DeltaConcurrentModificationException, MetadataChangedException, ProtocolChangedException)
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F

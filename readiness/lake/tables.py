@@ -2,7 +2,6 @@
 processor, ``readiness status`` and the analysts' fast readers can import it)."""
 from __future__ import annotations
 
-
 BRONZE_REPORTS = "bronze_report_events"
 DEAD_LETTERS = "bronze_dead_letters"
 BRONZE_TARGETS = "bronze_target_plans"

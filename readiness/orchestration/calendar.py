@@ -15,8 +15,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from readiness.domain.periods import (PERIODS_PER_YEAR, REPORT_TYPES, Period, ReportingCalendar, default_calendar,
-                                      parse_period)
+from readiness.domain.periods import (
+    PERIODS_PER_YEAR,
+    REPORT_TYPES,
+    Period,
+    ReportingCalendar,
+    default_calendar,
+    parse_period,
+)
 from readiness.lake.log import commit_actions, partitions_added, table_dir
 from readiness.lake.tables import BRONZE_REPORTS
 from readiness.settings import Settings

@@ -18,8 +18,8 @@ from readiness.lake import store
 from readiness.lake.log import tracking_versions
 from readiness.lake.spark import get_spark
 from readiness.lake.tables import BRONZE_REPORTS, DEAD_LETTERS, GOLD_COMPLETENESS, GOLD_INDEX
-from readiness.orchestration.freezes import freeze_period, iso_utc, missing_units
 from readiness.orchestration.calendar import changed_periods
+from readiness.orchestration.freezes import freeze_period, iso_utc, missing_units
 from readiness.orchestration.locks import lock, period_lock
 from readiness.pipeline.aggregate import aggregate_period
 from readiness.pipeline.ingest import ingest_reports

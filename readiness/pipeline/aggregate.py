@@ -10,27 +10,35 @@ Every table is overwritten for the period only, so rerunning a period leaves the
 """
 from __future__ import annotations
 
-
-
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, StringType, StructField,
-                               StructType)
+from pyspark.sql.types import DoubleType, IntegerType, LongType, MapType, StringType, StructField, StructType
 
 from readiness.domain.bases import AS_REPORTED, BASES, DEFAULT_BASIS, RESTATED_2025, province_names_for
-from readiness.lake import store
 from readiness.domain.periods import parse_period
-from readiness.pipeline.reference_frames import catalogue_frame, province_map_frame
-from readiness.domain.reference import province_names, provinces, units_open_on
+from readiness.domain.reference import units_open_on
 from readiness.domain.scoring import available_methodologies, load_methodology, rank_rows
+from readiness.lake import store
+from readiness.lake.spark import get_spark
+from readiness.lake.tables import (
+    BRONZE_REPORTS,
+    BRONZE_TARGETS,
+    GOLD_ATTAINMENT,
+    GOLD_COMPLETENESS,
+    GOLD_INDEX,
+    GOLD_VALUES,
+    SILVER_VALUES,
+)
+from readiness.pipeline.reference_frames import catalogue_frame, province_map_frame
 from readiness.quality.gate import load_suite, run_suite
 from readiness.settings import PROJECT_ROOT, Settings
-from readiness.lake.spark import get_spark
-from readiness.lake.tables import (BRONZE_REPORTS, BRONZE_TARGETS, GOLD_ATTAINMENT, GOLD_COMPLETENESS, GOLD_INDEX,
-                              GOLD_VALUES, SILVER_VALUES)
+from readiness.transforms.aggregate import (
+    latest_revisions,
+    province_indicator_values,
+    reporting_completeness,
+    restate_provinces,
+)
 from readiness.transforms.targets import attainment, latest_targets
-from readiness.transforms.aggregate import (latest_revisions, province_indicator_values,
-                                            reporting_completeness, restate_provinces)
 
 GOLD_SUITE = PROJECT_ROOT / "expectations" / "gold_readiness_index.json"
 TARGET_PLAN_COLUMNS = ("event_id string, province_code string, plan_year int, plan_reference string, "

@@ -11,9 +11,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from readiness.lake import store
-from readiness.settings import Settings
 from readiness.lake.spark import get_spark
 from readiness.lake.tables import BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS
+from readiness.settings import Settings
 from readiness.transforms.decode import decode_messages, kafka_columns, split_decoded
 
 MAX_OFFSETS_PER_BATCH = 200_000

@@ -26,20 +26,31 @@ from zoneinfo import ZoneInfo
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from readiness.lake import store
-from readiness.quality.data_docs import build_data_docs
-from readiness.quality.policy import GatePolicy, load_policy, load_validation_rules
 from readiness.domain.periods import Period, default_calendar, parse_period
-from readiness.pipeline.reference_frames import catalogue_frame
-from readiness.quality.gate import (KEY_COLUMNS, QUARANTINE_SCHEMA, GateResult, QualityGateError, accepted_rows, load_suite,
-                               quarantine_rows, run_suite)
 from readiness.domain.reference import indicators, provinces_in_force, units_open_on
-from readiness.settings import PROJECT_ROOT, Settings
-from readiness.lake.spark import get_spark
+from readiness.lake import store
 from readiness.lake.schemas import VALIDATION_RUN_SCHEMA
+from readiness.lake.spark import get_spark
 from readiness.lake.tables import BRONZE_REPORTS, QUARANTINE, SILVER_VALUES, VALIDATION_RUNS, WARNINGS
-from readiness.transforms.conform import (add_rule_columns, duplicate_quarantine_rows, explode_values,
-                                          split_duplicate_events)
+from readiness.pipeline.reference_frames import catalogue_frame
+from readiness.quality.data_docs import build_data_docs
+from readiness.quality.gate import (
+    KEY_COLUMNS,
+    GateResult,
+    QualityGateError,
+    accepted_rows,
+    load_suite,
+    quarantine_rows,
+    run_suite,
+)
+from readiness.quality.policy import GatePolicy, load_policy, load_validation_rules
+from readiness.settings import PROJECT_ROOT, Settings
+from readiness.transforms.conform import (
+    add_rule_columns,
+    duplicate_quarantine_rows,
+    explode_values,
+    split_duplicate_events,
+)
 from readiness.transforms.outliers import outlier_warnings
 from readiness.transforms.rules import rule_violations
 

@@ -5,6 +5,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
 from readiness.settings import PACKAGE_DATA
 
 DATA_DIR = PACKAGE_DATA

@@ -27,6 +27,7 @@ from readiness.analyst.sql_server import SqlServer, beeline, parse_csv2
 from readiness.domain.periods import parse_period
 from readiness.domain.reference import province_names
 from readiness.settings import Settings
+from support.report_probe import RENDER_PROBE_JS
 
 pytestmark = pytest.mark.slow
 
@@ -54,11 +55,11 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def published(isolated, spark) -> Published:
     from readiness.contracts.encoding import TARGET_PLAN
+    from readiness.contracts.producer import ReportProducer
+    from readiness.dev.simulate import SimulationProfile, simulate
     from readiness.pipeline.aggregate import aggregate_period
     from readiness.pipeline.ingest import ingest_reports
     from readiness.pipeline.validate import validate_period
-    from readiness.contracts.producer import ReportProducer
-    from readiness.dev.simulate import SimulationProfile, simulate
 
     started = time.monotonic()
     settings = isolated("analyst")
@@ -258,22 +259,33 @@ def test_report_renders_in_chromium(published, spark, tmp_path):
     from PIL import Image
 
     settings = published.settings
-    path = write_report(settings, None, tmp_path / "report", spark=spark)
+    # A report as analysts get it holds no script: the render probe is this test's own.
+    plain = write_report(settings, None, tmp_path / "plain", spark=spark)
+    assert "<script" not in plain.read_text(encoding="utf-8")
+    path = write_report(settings, None, tmp_path / "report", spark=spark, probe_js=RENDER_PROBE_JS)
     assert path.name == f"readiness-report-{published.second}.html"
     page = path.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing from the network
+    assert page.count("<script>") == 1 and RENDER_PROBE_JS in page
     url = path.resolve().as_uri()
 
     dom = _chromium_run(tmp_path / "profile", "--window-size=1400,4000", "--dump-dom", url).stdout.decode("utf-8")
     figures = re.findall(r'<figure class="chart" id="([a-z-]+)"[^>]*?data-drawn-elements="(\d+)"'
                          r'[^>]*?data-rendered-box="(\d+),(\d+),(\d+),(\d+)"', dom)
-    has_targets = bool("gold_target_attainment" in gold_tables(settings) and
-                       _delta(spark, settings, "gold_target_attainment").where(f"period_id = '{published.second}'").count())
-    expected = ["chart-ranking", "chart-subindex"] + (["chart-targets"] if has_targets else []) + \
-               ["chart-compliance", "chart-trend"]
+    # The fixture publishes each 2025 province's plan for the year (simulate's target plans), so the
+    # period has targets for all 34 provinces and the attainment chart must be there and drawn: a
+    # placeholder instead of it is a failure, not an acceptable outcome.
+    assert "gold_target_attainment" in gold_tables(settings)
+    attainment = _delta(spark, settings, "gold_target_attainment").where(f"period_id = '{published.second}'")
+    target_provinces = {r["province_code"] for r in attainment.select("province_code").distinct().collect()}
+    assert target_provinces == set(province_names()), sorted(target_provinces)
+    assert attainment.where("attainment_ratio IS NOT NULL").count() > 0
+    expected = ["chart-ranking", "chart-subindex", "chart-targets", "chart-compliance", "chart-trend"]
     assert [f[0] for f in figures] == expected
-    if not has_targets:
-        assert "No targets published for this period." in dom
+    assert "No targets published for this period" not in dom and 'id="no-targets"' not in dom
+    targets_figure = re.search(r'<figure class="chart" id="chart-targets".*?</figure>', dom, re.S).group(0)
+    targets_text = unicodedata.normalize("NFC", html.unescape(targets_figure))
+    assert all(f"{name} (" in targets_text for name in province_names().values())  # "<name> (k/n met)" labels
     minimum = {"chart-ranking": 34 * 2, "chart-subindex": 34 * 3, "chart-targets": 34 * 2,
                "chart-compliance": 34 * 8, "chart-trend": 34 * 3}
     for chart, drawn, _, _, width, height in figures:

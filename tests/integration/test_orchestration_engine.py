@@ -26,17 +26,16 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-
-from readiness.lake import store as lake
-from readiness.orchestration.freezes import freeze_period, frozen_versions, read_frozen
-from readiness.dev.airflow_local import AirflowServices
-from readiness.domain.periods import REPORTING_TIMEZONE
-from readiness.lake.log import lake_versions
-from readiness.lake.tables import FREEZES
-from readiness.contracts.producer import ReportProducer
-from readiness.lake.tables import GOLD_COMPLETENESS, GOLD_INDEX, GOLD_VALUES
-
 from conftest import free_port
+
+from readiness.contracts.producer import ReportProducer
+from readiness.dev.airflow import AirflowServices
+from readiness.domain.periods import REPORTING_TIMEZONE
+from readiness.lake import store as lake
+from readiness.lake.log import lake_versions
+from readiness.lake.tables import FREEZES, GOLD_COMPLETENESS, GOLD_INDEX, GOLD_VALUES
+from readiness.orchestration import freezes
+from readiness.orchestration.freezes import freeze_period, read_frozen
 from support.webhook import RecordingWebhook
 
 pytestmark = pytest.mark.slow
@@ -315,7 +314,7 @@ def test_later_publishes_leave_the_frozen_version_readable(airflow, reruns, spar
     assert lake.replace_partition(later, settings, GOLD_VALUES, "period_id", Q3)
     assert lake.read(spark, settings, GOLD_VALUES).where(f"period_id = '{Q3}' AND {Q3_38_COMPUTERS}").collect()[0][
         "value"] == 90.0
-    assert frozen_versions(settings, Q3) == frozen_versions
+    assert freezes.frozen_versions(settings, Q3) == frozen_versions
     [row] = read_frozen(settings, GOLD_VALUES, Q3).where(Q3_38_COMPUTERS).collect()
     assert row["value"] == pytest.approx(published)
     # A deliberate refreeze (readiness_reprocess with refreeze=true) records the current versions.
@@ -326,7 +325,7 @@ def test_later_publishes_leave_the_frozen_version_readable(airflow, reruns, spar
 
 
 def test_recording_a_run_again_keeps_one_row(airflow, reruns):
-    from readiness.orchestration.run_health import OPS_RUNS, record_run, recent_runs
+    from readiness.orchestration.run_health import OPS_RUNS, recent_runs, record_run
 
     settings, _ = airflow
     _, reprocess, _, _ = reruns
@@ -343,7 +342,7 @@ def test_readiness_status_prints_runs_lag_and_freshness(airflow, published, reru
     import subprocess
     import sys
 
-    from readiness.dev.airflow_local import readiness_env
+    from readiness.dev.airflow import readiness_env
 
     settings, _ = airflow
     _, _, refresh = published

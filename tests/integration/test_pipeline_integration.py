@@ -7,12 +7,21 @@ from datetime import datetime, timezone
 
 import pytest
 
-from readiness.lake import store
-from readiness.dev.airflow_local import run_dag
-from readiness.contracts.producer import ReportProducer
 from readiness.contracts.encoding import TARGET_PLAN
-from readiness.lake.tables import (BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS, GOLD_ATTAINMENT, GOLD_COMPLETENESS,
-                              GOLD_INDEX, GOLD_VALUES, QUARANTINE, SILVER_VALUES)
+from readiness.contracts.producer import ReportProducer
+from readiness.dev.airflow import run_dag
+from readiness.lake import store
+from readiness.lake.tables import (
+    BRONZE_REPORTS,
+    BRONZE_TARGETS,
+    DEAD_LETTERS,
+    GOLD_ATTAINMENT,
+    GOLD_COMPLETENESS,
+    GOLD_INDEX,
+    GOLD_VALUES,
+    QUARANTINE,
+    SILVER_VALUES,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -10,13 +10,13 @@ from datetime import datetime, timezone
 import pytest
 from pyspark.sql import functions as F
 
-from readiness.lake import store
 from readiness.contracts.encoding import encode
+from readiness.lake import store
+from readiness.lake.tables import BRONZE_REPORTS, GOLD_INDEX, GOLD_VALUES, QUARANTINE, SILVER_VALUES, WARNINGS
 from readiness.pipeline.aggregate import aggregate_period
 from readiness.pipeline.validate import validate_period
 from readiness.quality.gate import QualityGateError
 from readiness.settings import load_settings
-from readiness.lake.tables import BRONZE_REPORTS, GOLD_INDEX, GOLD_VALUES, QUARANTINE, SILVER_VALUES, WARNINGS
 from readiness.transforms.decode import decode_messages, split_decoded
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,6 @@
 writers, the catalogue's comments and the SQL server's DDL, the report page. No engine starts here."""
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone
@@ -10,11 +9,31 @@ from pathlib import Path
 
 import pytest
 
-from readiness.analyst.catalog import (COLUMN_COMMENTS, UNDESCRIBED, AsOf, AsOfError, Commit, column_comment,
-                                       delta_columns, end_of_day, gold_tables, parse_as_of, pick_versions,
-                                       reference_rows, sql_string, table_description)
-from readiness.analyst.export import (QueryResult, csv_bytes, display_width, format_table, save_csv, text_value,
-                                      write_xlsx)
+from readiness.analyst.catalog import (
+    COLUMN_COMMENTS,
+    UNDESCRIBED,
+    AsOf,
+    AsOfError,
+    Commit,
+    column_comment,
+    delta_columns,
+    end_of_day,
+    gold_tables,
+    parse_as_of,
+    pick_versions,
+    reference_rows,
+    sql_string,
+    table_description,
+)
+from readiness.analyst.export import (
+    QueryResult,
+    csv_bytes,
+    display_width,
+    format_table,
+    save_csv,
+    text_value,
+    write_xlsx,
+)
 from readiness.analyst.report import NO_TARGETS, ReportData, render_html
 from readiness.analyst.sql_server import ddl_statements, jdbc_url, parse_csv2
 from readiness.settings import load_settings

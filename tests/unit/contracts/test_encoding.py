@@ -1,6 +1,7 @@
 """Avro single-object encoding: round trip, schema evolution, unknown fingerprints, bad bytes."""
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import uuid
@@ -9,11 +10,18 @@ from pathlib import Path
 
 import avro.io
 import avro.schema
-import io
 import pytest
 
-from readiness.contracts.encoding import (MARKER, REPORT_SUBMISSION, EventDecodeError, InvalidEventError, SchemaRegistry,
-                                decode, encode, schema_fingerprint)
+from readiness.contracts.encoding import (
+    MARKER,
+    REPORT_SUBMISSION,
+    EventDecodeError,
+    InvalidEventError,
+    SchemaRegistry,
+    decode,
+    encode,
+    schema_fingerprint,
+)
 from readiness.settings import PROJECT_ROOT
 
 SCHEMAS = PROJECT_ROOT / "schemas"

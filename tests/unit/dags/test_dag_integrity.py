@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from readiness.dev.airflow_local import DAGS_FOLDER, airflow_env
+from readiness.dev.airflow import DAGS_FOLDER, airflow_env
 from readiness.settings import load_settings
 
 DAG_FILES = sorted(p for p in DAGS_FOLDER.glob("*.py") if not p.name.startswith("_"))

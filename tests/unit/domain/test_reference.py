@@ -4,7 +4,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import date
 
-from readiness.domain.reference import (indicators, province_mapping, provinces_in_force, reporting_units, units_open_on)
+from readiness.domain.reference import indicators, province_mapping, provinces_in_force, reporting_units, units_open_on
 
 
 def test_63_former_and_34_current_provinces():

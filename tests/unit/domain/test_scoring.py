@@ -5,8 +5,18 @@ import json
 
 import pytest
 
-from readiness.domain.scoring import (MethodologyError, competition_ranks, composite, load_methodology, normalise,
-                               parse_methodology, rank_rows, read_components_csv, round_half_up, IndicatorRule)
+from readiness.domain.scoring import (
+    IndicatorRule,
+    MethodologyError,
+    competition_ranks,
+    composite,
+    load_methodology,
+    normalise,
+    parse_methodology,
+    rank_rows,
+    read_components_csv,
+    round_half_up,
+)
 
 
 def test_competition_ranking_1224():

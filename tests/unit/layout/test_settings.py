@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from readiness.settings import (ENV_VAR, PROJECT_ROOT, Secret, Settings, env_name, load_settings, secret_fields,
-                                settings_env)
+from readiness.settings import (
+    ENV_VAR,
+    PROJECT_ROOT,
+    Secret,
+    Settings,
+    env_name,
+    load_settings,
+    secret_fields,
+    settings_env,
+)
 
 NAME = re.compile(r"\bREADINESS_[A-Z0-9_]*[A-Z0-9]\b")
 CODE_DIRS = ("readiness", "dags", "jobs", "bench")

@@ -5,12 +5,9 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -92,10 +89,30 @@ def test_failure_alert_takes_the_period_of_a_mapped_task():
     assert alerts.failure_alert(context)["period"] is None
 
 
-def test_failure_callback_never_raises(monkeypatch):
+def test_failure_callback_never_raises(monkeypatch, caplog):
     monkeypatch.setenv("READINESS_WEBHOOK_URL", "http://127.0.0.1:9/none")
-    monkeypatch.setattr(alerts.time, "sleep", lambda seconds: None)  # no waiting between the attempts
-    alerts.task_failure_callback({})  # nothing usable in the context: logged, not raised
+    waits: list[float] = []
+    monkeypatch.setattr(alerts.time, "sleep", waits.append)  # no waiting between the attempts, but counted
+    tried: list[str] = []
+    real_urlopen = alerts.urllib.request.urlopen
+
+    def counting_urlopen(request, *args, **kwargs):
+        tried.append(request.full_url)
+        return real_urlopen(request, *args, **kwargs)
+
+    monkeypatch.setattr(alerts.urllib.request, "urlopen", counting_urlopen)
+    caplog.set_level("WARNING", logger=alerts.__name__)
+    # Nothing usable in the context and nobody listening: logged, not raised.
+    assert alerts.task_failure_callback({}) is None
+    assert tried == ["http://127.0.0.1:9/none"] * 3  # the default three attempts: connection refused is retried
+    assert waits == [2.0, 4.0]  # backing off between them
+    [record] = [r for r in caplog.records if r.name == alerts.__name__]
+    assert record.levelname == "ERROR"
+    assert record.getMessage().startswith("alert not delivered to the webhook (URLError(ConnectionRefusedError(")
+    # The undelivered alert is logged whole: task_failed, with what the empty context lacks as null.
+    body = json.loads(record.getMessage().split("): ", 1)[1])
+    assert (body["kind"], body["summary"], body["dag_id"], body["period"], body["error"]) == (
+        "task_failed", "None.None failed (run None)", None, None, None)
 
 
 def test_late_data_alert_lists_missing_units_per_province(settings, webhook):

@@ -9,13 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from readiness.domain.periods import CALENDAR_FILE, ReportingCalendar
 from readiness.domain.scoring import resolve_methodology, shipped_methodologies
 from readiness.lake.log import lake_versions, table_version, versions_written
-from readiness.orchestration.calendar import changed_periods, close_day, next_close_days, periods_closing_on, periods_from_events, periods_to_close, sort_periods
+from readiness.orchestration.calendar import (
+    changed_periods,
+    close_day,
+    next_close_days,
+    periods_closing_on,
+    periods_from_events,
+    periods_to_close,
+    sort_periods,
+)
 from readiness.orchestration.dag_support import default_args
 from readiness.orchestration.freezes import gold_tables, missing_by_province, plan_freeze
 from readiness.orchestration.locks import lock, period_lock
-from readiness.domain.periods import CALENDAR_FILE, ReportingCalendar
 from readiness.settings import load_settings
 
 UTC = timezone.utc

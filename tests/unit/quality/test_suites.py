@@ -5,9 +5,9 @@ from datetime import datetime
 
 import pytest
 
-from readiness.pipeline.validate import BRONZE_SUITE, SILVER_SUITE, suite_parameters
-from readiness.pipeline.aggregate import GOLD_SUITE
 from readiness.domain.periods import parse_period
+from readiness.pipeline.aggregate import GOLD_SUITE
+from readiness.pipeline.validate import BRONZE_SUITE, SILVER_SUITE, suite_parameters
 from readiness.quality.gate import QualityGateError, load_suite, run_suite
 
 T0 = datetime(2026, 9, 18, 3, 0)

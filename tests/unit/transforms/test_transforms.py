@@ -7,8 +7,12 @@ import pytest
 from pyspark.sql import functions as F
 
 from readiness.contracts.encoding import TARGET_PLAN, encode
-from readiness.transforms.aggregate import (latest_revisions, province_indicator_values, reporting_completeness,
-                                            restate_provinces)
+from readiness.transforms.aggregate import (
+    latest_revisions,
+    province_indicator_values,
+    reporting_completeness,
+    restate_provinces,
+)
 from readiness.transforms.conform import add_rule_columns, explode_values, split_duplicate_events
 from readiness.transforms.decode import decode_messages, split_decoded
 

@@ -1,4 +1,4 @@
-"""readiness.dev.airflow_local: the environment, and run_dag driving real Airflow end to end."""
+"""readiness.dev.airflow: the environment, and run_dag driving real Airflow end to end."""
 from __future__ import annotations
 
 import os
@@ -12,8 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from readiness.dev.airflow_local import (DAGS_FOLDER, DagRunFailed, airflow_env, init_db, masked_db_url, metadata_db_url,
-                                     run_dag)
+from readiness.dev.airflow import (
+    DAGS_FOLDER,
+    DagRunFailed,
+    airflow_env,
+    init_db,
+    masked_db_url,
+    metadata_db_url,
+    run_dag,
+)
 from readiness.settings import PROJECT_ROOT, load_settings
 
 
@@ -239,7 +246,7 @@ def postgres(tmp_path_factory):
 
 
 def test_postgresql_without_its_async_driver_is_refused_with_the_reason(monkeypatch):
-    from readiness.dev.airflow_local import AirflowLocalError, check_db_driver
+    from readiness.dev.airflow import AirflowLocalError, check_db_driver
 
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(AirflowLocalError, match="needs the Python package.*asyncpg"):
