@@ -37,9 +37,13 @@ def free_port() -> int:
 
 
 def bench_settings(var_dir: Path) -> Settings:
-    """CI settings on free loopback ports with ``var_dir``; jars stay in the project cache."""
+    """CI settings on free loopback ports with ``var_dir``; jars stay in the project cache. The
+    deployment's CA, passwords and key registry are named, so a benchmark's own var dir still
+    connects and signs."""
     return load_settings(env="ci", var_dir=var_dir, kafka_bootstrap=f"127.0.0.1:{free_port()}",
-                         kafka_controller_port=free_port())
+                         kafka_controller_port=free_port(), kafka_ca_file=str(var_dir / "pki" / "ca.pem"),
+                         kafka_credentials_dir=str(var_dir / "secrets" / "kafka"),
+                         key_registry_file=str(var_dir / "keys" / "registry.json"))
 
 
 def with_topic(settings: Settings, name: str, var_dir: Path | None = None) -> Settings:
@@ -51,11 +55,11 @@ def with_topic(settings: Settings, name: str, var_dir: Path | None = None) -> Se
 
 
 @contextlib.contextmanager
-def local_broker(settings: Settings) -> Iterator[Settings]:
+def local_broker(settings: Settings, plaintext_baseline: bool = False) -> Iterator[Settings]:
     """Start the project's local Kafka broker for ``settings``; always stopped on exit."""
     from readiness.dev.kafka_broker import LocalKafka
 
-    kafka = LocalKafka(settings)
+    kafka = LocalKafka(settings, plaintext_baseline=plaintext_baseline)
     kafka.start()
     try:
         yield settings

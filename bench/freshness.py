@@ -39,7 +39,7 @@ from readiness.contracts.producer import ReportProducer
 from readiness.dev.simulate import SimulationProfile, simulate
 from readiness.domain.bases import AS_REPORTED
 from readiness.domain.reference import indicator_by_code
-from readiness.orchestration.tasks import table_version
+from readiness.lake.log import table_version
 from readiness.settings import Secret, Settings
 
 INDICATOR = "computers_per_100_staff"

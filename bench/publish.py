@@ -18,6 +18,7 @@ from bench.common import ensure_topic, median, with_topic
 from bench.encoding import sample_reports
 from readiness.contracts.encoding import encode
 from readiness.contracts.producer import ReportProducer
+from readiness.ops.kafka_client import province_principal, write_client_properties
 from readiness.ops.maven import kafka_broker_classpath
 from readiness.settings import Settings
 
@@ -27,11 +28,13 @@ JAVA_TOOL = "org.apache.kafka.tools.ProducerPerformance"
 
 
 def java_command(settings: Settings, topic: str, records: int, record_size: int, log4j: Path) -> list[str]:
+    """Kafka's producer benchmark, connected as a province (SASL_SSL, from a 0600 client config)."""
     classpath = ":".join(str(p) for p in kafka_broker_classpath(settings))
+    config = write_client_properties(settings, province_principal("01"), log4j.parent / "producer-perf.properties")
     return ["java", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath, JAVA_TOOL,
             "--topic", topic, "--num-records", str(records), "--record-size", str(record_size),
-            "--throughput", "-1", "--producer-props", f"bootstrap.servers={settings.kafka_bootstrap}",
-            "acks=all", "enable.idempotence=true"]
+            "--throughput", "-1", "--producer.config", str(config),
+            "--producer-props", f"bootstrap.servers={settings.kafka_bootstrap}", "acks=all", "enable.idempotence=true"]
 
 
 def display_command(topic: str, records: int, record_size: int, bootstrap: str = "<broker>") -> str:

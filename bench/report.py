@@ -97,6 +97,39 @@ def encoding_section(s: dict) -> list[str]:
     return lines
 
 
+def security_section(s: dict) -> list[str]:
+    sig, tr = s["data"]["signing"], s["data"]["transport"]
+
+    def spread(rates: dict, key: str) -> str:
+        values = rates[key]
+        return f"{min(values):,.0f}-{max(values):,.0f}" if len(values) > 1 else "-"
+
+    lines = ["## Security: what signing and SASL_SSL cost", "", _when(s), "",
+             f"Signing: {sig['events']:,} events of one province, median of {sig['repeats']} rounds, one process "
+             "(Ed25519 through `cryptography`, the producer's and the ingest's own functions).", ""]
+    lines += _table(["step", "events/s (median)", "range", "ratio"], [
+        ["encode", _rate(sig["median"]["encode"]), spread(sig["rates"], "encode"), "1.00x"],
+        ["encode + sign (what the producer does)", _rate(sig["median"]["encode_sign"]),
+         spread(sig["rates"], "encode_sign"), _ratio(sig["ratio_sign"])],
+        ["decode", _rate(sig["median"]["decode"]), spread(sig["rates"], "decode"), "1.00x"],
+        ["verify + decode (what the ingest does)", _rate(sig["median"]["verify_decode"]),
+         spread(sig["rates"], "verify_decode"), _ratio(sig["ratio_verify"])],
+    ])
+    lines += ["", f"Transport: the same {tr['events']:,} encoded events sent with `ReportProducer.send_raw` "
+              "(`acks=all`, idempotence) to the project's SASL_SSL broker and to a PLAINTEXT broker that the "
+              f"benchmark starts for this comparison only, median of {tr['repeats']} rounds.", ""]
+    lines += _table(["connection", "events/s (median)", "range", "ratio to PLAINTEXT"], [
+        ["PLAINTEXT (baseline broker, no authentication)", _rate(tr["median"]["plaintext"]),
+         spread(tr["rates"], "plaintext"), "1.00x"],
+        ["SASL_SSL (TLS + SCRAM-SHA-512), unsigned", _rate(tr["median"]["sasl_ssl"]), spread(tr["rates"], "sasl_ssl"),
+         _ratio(tr["ratio_sasl_ssl"])],
+        ["SASL_SSL, signed (as a province publishes)", _rate(tr["median"]["sasl_ssl_signed"]),
+         spread(tr["rates"], "sasl_ssl_signed"), _ratio(tr["ratio_signed"])],
+    ])
+    lines += ["", f"Reproduce: `{s['command']}`", ""]
+    return lines
+
+
 def publish_section(s: dict) -> list[str]:
     d = s["data"]
     med, rates = d["median"], d["rates"]
@@ -452,6 +485,8 @@ def write(results: dict, out_dir: Path) -> Path:
         lines += ["## Summary", ""] + summary
     if "encoding" in sections:
         lines += encoding_section(sections["encoding"])
+    if "security" in sections:
+        lines += security_section(sections["security"])
     if "publish" in sections:
         lines += publish_section(sections["publish"])
     if "pipeline" in sections:

@@ -25,7 +25,7 @@ from pathlib import Path
 from bench.common import AS_OF, BENCH_CMD, bench_settings, local_broker, machine, now_iso
 from readiness.settings import PROJECT_ROOT
 
-SECTIONS = ("encoding", "publish", "pipeline", "profile", "freshness")
+SECTIONS = ("encoding", "security", "publish", "pipeline", "profile", "freshness")
 RESULTS_FILE = PROJECT_ROOT / "bench" / "results.json"
 FULL = {"encoding_events": 10_000, "encoding_repeats": 3, "publish_events": 30_000, "publish_repeats": 3,
         "sizes": "period,year,10x,100x", "timeout": 660.0, "samples": 4, "interval": 60.0, "profile_size": "10x"}
@@ -72,7 +72,7 @@ def command(section: str, args: argparse.Namespace) -> str:
         parts.append("--quick")
     if section == "encoding":
         parts += ["--encoding-events", str(args.encoding_events)]
-    elif section == "publish":
+    elif section in ("publish", "security"):
         parts += ["--publish-events", str(args.publish_events)]
     elif section == "pipeline":
         parts += ["--sizes", args.sizes, "--timeout", f"{args.timeout:.0f}"]
@@ -110,7 +110,7 @@ def profile_section(args: argparse.Namespace, work: Path, settings) -> dict:
 
 
 def run_section(section: str, args: argparse.Namespace, work: Path, settings) -> dict:
-    from bench import encoding, freshness, pipeline, publish
+    from bench import encoding, freshness, pipeline, publish, security
 
     if section == "encoding":
         data = encoding.run(args.encoding_events, args.encoding_repeats)
@@ -118,6 +118,13 @@ def run_section(section: str, args: argparse.Namespace, work: Path, settings) ->
         log(f"  encode {data['median']['project_encode']:,.0f}/s vs avro {data['median']['reference_encode']:,.0f}/s "
             f"(x{data['ratio_encode']:.2f}); decode {data['median']['project_decode']:,.0f}/s vs "
             f"{data['median']['reference_decode']:,.0f}/s (x{data['ratio_decode']:.2f})")
+        return data
+    if section == "security":
+        data = security.run(settings, work, args.publish_events // 3, args.publish_repeats)
+        sig, tr = data["signing"], data["transport"]
+        log(f"  sign x{sig['ratio_sign']:.2f} of encode ({sig['median']['encode_sign']:,.0f}/s), verify x"
+            f"{sig['ratio_verify']:.2f} of decode; SASL_SSL x{tr['ratio_sasl_ssl']:.2f} of PLAINTEXT "
+            f"({tr['median']['sasl_ssl']:,.0f}/s vs {tr['median']['plaintext']:,.0f}/s), signed x{tr['ratio_signed']:.2f}")
         return data
     if section == "publish":
         data = publish.run(settings, work, args.publish_events, args.publish_repeats)
@@ -148,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads(RESULTS_FILE.read_text())
     failed = []
     settings = bench_settings(work / "var")
-    needs_broker = any(s in args.only for s in ("publish", "pipeline", "profile", "freshness"))
+    needs_broker = any(s in args.only for s in ("security", "publish", "pipeline", "profile", "freshness"))
     try:
         from contextlib import nullcontext
 

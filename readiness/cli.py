@@ -10,6 +10,7 @@ from pathlib import Path
 from readiness.domain.bases import BASES, DEFAULT_BASIS
 from readiness.domain.periods import REPORT_TYPES
 from readiness.settings import load_settings
+from readiness.terminal import Column, format_rows
 
 
 def _as_of(text: str | None) -> datetime:
@@ -30,14 +31,20 @@ def cmd_publish(args: argparse.Namespace) -> int:
         return 2
     from kafka.errors import KafkaError
 
+    from readiness.contracts.signing import SigningError
+    from readiness.ops.kafka_client import CredentialsError
+
     settings = load_settings()
-    try:
-        producer = ReportProducer(settings)
-    except KafkaError as exc:  # no broker answered: nothing was sent
-        print(f"error: 0 of {len(reports)} events were acknowledged by Kafka: cannot connect to "
-              f"{settings.kafka_bootstrap} ({type(exc).__name__})", file=sys.stderr)
-        return 1
-    with producer:
+    with ReportProducer(settings) as producer:
+        try:
+            producer.prepare(r["province_code"] for r in reports)
+        except (SigningError, CredentialsError) as exc:  # nothing was sent
+            print(f"error: {args.file}: {exc}", file=sys.stderr)
+            return 2
+        except KafkaError as exc:  # no broker answered: nothing was sent
+            print(f"error: 0 of {len(reports)} events were acknowledged by Kafka: cannot connect to "
+                  f"{settings.kafka_bootstrap} ({type(exc).__name__})", file=sys.stderr)
+            return 1
         result = producer.publish_reports(reports)
     return _report_publish(result)
 
@@ -149,6 +156,49 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(text: str | None):
+    from datetime import datetime, timezone
+
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """The ministry's key registry: issue, rotate, revoke and list the provinces' signing keys."""
+    from readiness.contracts.signing import KeyRegistry, SigningError
+
+    settings = load_settings()
+    registry = KeyRegistry(settings.key_registry)
+    try:
+        if args.action in ("issue", "rotate"):
+            if args.action == "issue":
+                key, path = registry.issue(args.province, settings.private_keys_dir, _when(args.valid_from),
+                                           args.valid_days)
+            else:
+                key, path = registry.rotate(args.province, settings.private_keys_dir, _when(args.at))
+            print(f"{args.action}d key {key.key_id} for province {key.province_code}, valid "
+                  f"{key.valid_from.isoformat()} to {key.valid_to.isoformat() if key.valid_to else 'open'}")
+            print(f"private key (hand it to the province; never commit it): {path}")
+        elif args.action == "revoke":
+            key = registry.revoke(args.key_id, _when(args.at))
+            print(f"revoked key {key.key_id} of province {key.province_code} from {key.revoked_at.isoformat()}")
+        else:
+            keys = [k for k in registry.load().values() if not args.province or k.province_code == args.province]
+            columns = [Column("key id"), Column("province"), Column("valid from"), Column("valid to"),
+                       Column("revoked at")]
+            rows = [(k.key_id, k.province_code, k.valid_from.isoformat(timespec="seconds"),
+                     k.valid_to.isoformat(timespec="seconds") if k.valid_to else "-",
+                     k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "-")
+                    for k in sorted(keys, key=lambda k: (k.province_code, k.valid_from))]
+            print("\n".join(format_rows(columns, rows)))
+    except (SigningError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="readiness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +247,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methodology", required=True)
     p.add_argument("--components", required=True)
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("keys", help="the ministry's registry of the provinces' signing keys")
+    keys = p.add_subparsers(dest="action", required=True)
+    k = keys.add_parser("issue", help="issue a new key pair to a province")
+    k.add_argument("province", help="2-digit province code")
+    k.add_argument("--valid-from", help="ISO time (UTC unless it has an offset); default now")
+    k.add_argument("--valid-days", type=int, default=730)
+    k = keys.add_parser("rotate", help="issue a new key; the province's current keys expire a week later")
+    k.add_argument("province")
+    k.add_argument("--at", help="ISO time; default now")
+    k = keys.add_parser("revoke", help="revoke a key: messages received from then on are refused")
+    k.add_argument("key_id")
+    k.add_argument("--at", help="ISO time; default now")
+    k = keys.add_parser("list", help="list the registered keys")
+    k.add_argument("--province")
+    p.set_defaults(func=cmd_keys)
 
     # Analysts (SQL server, query and exports, report) and data engineers (run health).
     from readiness.analyst.commands import register as register_analyst

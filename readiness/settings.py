@@ -61,11 +61,26 @@ class Settings:
     topic_reports: str = "readiness.report-submissions.v1"
     topic_targets: str = "readiness.target-plans.v1"
     topic_partitions: int = 6
+    # How clients reach the brokers: TLS with the deployment's CA and SCRAM (never PLAINTEXT).
+    kafka_security_protocol: str = "SASL_SSL"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    # This process's Kafka principal; empty: the role's own (pipeline, admin, province-<code>),
+    # whose password is then read from kafka_credentials_dir/<principal>.password.
+    kafka_username: str = ""
+    kafka_password: Secret = Secret()
+    # The CA certificate clients trust; empty: <var_dir>/pki/ca.pem (the one the project generates).
+    kafka_ca_file: str = ""
+    # Passwords of the principals this machine may act as (one file each, mode 0600); empty: <var_dir>/secrets/kafka.
+    kafka_credentials_dir: str = ""
     # How long reports stay on the topic (the ministry's re-read window for bronze).
     topic_retention_ms: int = 90 * 24 * 3600 * 1000
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = 4
+    # The ministry's registry of the provinces' public signing keys; empty: <var_dir>/keys/registry.json.
+    key_registry_file: str = ""
+    # A province's own private signing key; empty: its newest key under <var_dir>/keys/provinces/<code>/.
+    signing_key_file: str = ""
     # Alerts: a JSON POST per alert; the bearer token is a secret.
     webhook_url: str = ""
     webhook_token: Secret = Secret()
@@ -93,6 +108,32 @@ class Settings:
     @property
     def airflow_home(self) -> Path:
         return self.var_dir / "airflow"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.var_dir / "pki"
+
+    @property
+    def ca_file(self) -> Path:
+        return Path(self.kafka_ca_file) if self.kafka_ca_file else self.pki_dir / "ca.pem"
+
+    @property
+    def credentials_dir(self) -> Path:
+        return Path(self.kafka_credentials_dir) if self.kafka_credentials_dir else self.var_dir / "secrets" / "kafka"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.var_dir / "keys"
+
+    @property
+    def key_registry(self) -> Path:
+        return Path(self.key_registry_file) if self.key_registry_file else self.keys_dir / "registry.json"
+
+    @property
+    def private_keys_dir(self) -> Path:
+        """Private keys this machine holds, one folder per province (the simulator's and the tests'),
+        beside the registry they were issued into."""
+        return self.key_registry.parent / "provinces"
 
     def table_path(self, name: str) -> str:
         """Filesystem path of a Delta table such as ``bronze_report_events``."""

@@ -21,12 +21,20 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def kafka_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """CI settings on free loopback ports with a fresh var dir; jars stay in the shared cache."""
+    """CI settings on free loopback ports with a fresh var dir; jars stay in the shared cache.
+
+    The deployment's CA, the principals' passwords and the key registry are named explicitly, so
+    settings derived with another var dir (``isolated``) still connect and sign.
+    """
+    var_dir = tmp_path_factory.mktemp("var")
     return load_settings(
         env="ci",
-        var_dir=tmp_path_factory.mktemp("var"),
+        var_dir=var_dir,
         kafka_bootstrap=f"127.0.0.1:{free_port()}",
         kafka_controller_port=free_port(),
+        kafka_ca_file=str(var_dir / "pki" / "ca.pem"),
+        kafka_credentials_dir=str(var_dir / "secrets" / "kafka"),
+        key_registry_file=str(var_dir / "keys" / "registry.json"),
     )
 
 

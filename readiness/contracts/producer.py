@@ -1,18 +1,26 @@
-"""Province-side producer: sends report events to Kafka, keyed by province code.
+"""Province-side producer: signs report events and sends them to Kafka, keyed by province code.
 
 Production settings: ``acks=all`` and idempotence on, so a retried send is never written twice.
 Every send's future is checked after the final flush; :class:`PublishResult` says how many events
 were acknowledged and which were not, and the CLI exits non-zero when any was not.
+
+Each event is signed with its province's key (:mod:`readiness.contracts.signing`) and sent over
+the province's own authenticated connection (:mod:`readiness.ops.kafka_client`): a province's
+machine holds one identity and one key; the local deployment, which plays every province, holds
+them all and picks the province's by the event's key.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from readiness.contracts.encoding import REPORT_SUBMISSION, encode
+from readiness.contracts.signing import Signer, SigningError, signer_for
+from readiness.ops.kafka_client import ADMIN, CredentialsError, kafka_python_config, province_principal
 from readiness.settings import Settings
 
 
@@ -38,9 +46,9 @@ class PublishError(RuntimeError):
         self.result = result
 
 
-def producer_config(settings: Settings) -> dict:
+def producer_config(settings: Settings, principal: str) -> dict:
     return {
-        "bootstrap_servers": settings.kafka_bootstrap,
+        **kafka_python_config(settings, principal),
         "acks": "all",
         "enable_idempotence": True,
         "retries": 5,
@@ -53,23 +61,58 @@ def producer_config(settings: Settings) -> dict:
 
 
 class ReportProducer:
-    """Sends encoded events and keeps every future so no failure goes unnoticed."""
+    """Signs and sends encoded events and keeps every future so no failure goes unnoticed.
 
-    def __init__(self, settings: Settings, **overrides: object) -> None:
+    ``sign=False`` sends without signature headers (for tests of the ingest's refusals only).
+    """
+
+    def __init__(self, settings: Settings, sign: bool = True, **overrides: object) -> None:
         self.settings = settings
-        self._producer = KafkaProducer(**{**producer_config(settings), **overrides})
+        self.sign = sign
+        self._overrides = overrides
+        self._producers: dict[str, KafkaProducer] = {}
+        self._signers: dict[str, Signer] = {}
+
+    def _producer_for(self, province_code: str) -> KafkaProducer:
+        principal = self.settings.kafka_username or province_principal(province_code)
+        if principal not in self._producers:
+            self._producers[principal] = KafkaProducer(**{**producer_config(self.settings, principal),
+                                                          **self._overrides})
+        return self._producers[principal]
+
+    def _headers(self, province_code: str, value: bytes) -> list[tuple[str, bytes]]:
+        if not self.sign:
+            return []
+        if province_code not in self._signers:
+            key_file = Path(self.settings.signing_key_file) if self.settings.signing_key_file else None
+            self._signers[province_code] = signer_for(province_code, self.settings.private_keys_dir, key_file)
+        return self._signers[province_code].headers(province_code, value)
+
+    def prepare(self, province_codes: Iterable[str]) -> None:
+        """Find each province's signing key and open its connection before anything is sent.
+
+        Raises :class:`SigningError` (no key, or another province's), :class:`CredentialsError`
+        or the client's ``KafkaError`` (no broker answered).
+        """
+        for code in sorted(set(province_codes)):
+            if self.sign:
+                self._headers(code, b"")
+            self._producer_for(code)
 
     def send_raw(self, topic: str, items: Iterable[tuple[str, bytes]], timeout: float = 60.0) -> PublishResult:
-        """Send (key, value bytes) pairs and wait until each is acknowledged or failed."""
+        """Sign and send (province key, value bytes) pairs; wait until each is acknowledged or failed."""
         futures = []
         result = PublishResult()
         for key, value in items:
             result.sent += 1
             try:
-                futures.append(self._producer.send(topic, key=key.encode("utf-8"), value=value))
-            except KafkaError as exc:  # refused before it was queued
+                producer = self._producer_for(key)
+                futures.append(producer.send(topic, key=key.encode("utf-8"), value=value,
+                                             headers=self._headers(key, value)))
+            except (KafkaError, CredentialsError, SigningError) as exc:  # refused before it was queued
                 result.failures.append(f"key {key}: {exc!r}")
-        self._producer.flush(timeout=timeout)
+        for producer in self._producers.values():
+            producer.flush(timeout=timeout)
         for future in futures:
             if future.succeeded():
                 result.acknowledged += 1
@@ -84,7 +127,9 @@ class ReportProducer:
         return self.send_raw(topic or self.settings.topic_reports, encoded)
 
     def close(self) -> None:
-        self._producer.close(timeout=10)
+        for producer in self._producers.values():
+            producer.close(timeout=10)
+        self._producers.clear()
 
     def __enter__(self) -> "ReportProducer":
         return self
@@ -96,7 +141,7 @@ class ReportProducer:
 def topic_message_count(settings: Settings, topic: str | None = None) -> int:
     """Messages currently on a topic (sum over partitions of end minus beginning offsets)."""
     topic = topic or settings.topic_reports
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python_config(settings, ADMIN), enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         if not partitions:

@@ -11,27 +11,23 @@ Kafka distribution tarball. All state (config, data, logs, pid file) lives under
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from types import TracebackType
 
-from readiness.ops.maven import kafka_broker_classpath
+from readiness.dev.provision import ensure_province_keys
+from readiness.ops.broker import BrokerError, Node
 from readiness.ops.topics import TopicError, broker_answers, ensure_topics, split_bootstrap
 from readiness.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-NODE_ID = 1
-JVM_OPTS = ["-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
 
 
 class KafkaLocalError(RuntimeError):
@@ -70,8 +66,13 @@ class LocalKafka:
     broker was already running on entry (then it is left alone).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, plaintext_baseline: bool = False) -> None:
+        """``plaintext_baseline``: a PLAINTEXT broker without authentication, for the benchmark
+        that measures what SASL_SSL costs (its settings say ``kafka_security_protocol=PLAINTEXT``);
+        nothing else starts one."""
         self.settings = settings
+        self.plaintext_baseline = plaintext_baseline
+        self.node = Node(settings, plaintext_baseline=plaintext_baseline)
         self.host, self.port = split_bootstrap(settings.kafka_bootstrap)
         self.dir = settings.kafka_dir
         self.data_dir = self.dir / "data"
@@ -83,6 +84,7 @@ class LocalKafka:
         self.console_log = self.logs_dir / "console.out"
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_here = False
+        self._passwords: dict[str, str] = {}
 
     # -- state ---------------------------------------------------------------------------
 
@@ -109,41 +111,9 @@ class LocalKafka:
     # -- configuration -------------------------------------------------------------------
 
     def _write_config(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.logs_dir.mkdir(exist_ok=True)
-        ctl = self.settings.kafka_controller_port
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": NODE_ID,
-            "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{ctl}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{ctl}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "log.dirs": self.data_dir,
-            "num.partitions": 1,
-            # The project creates its topics explicitly (ensure_topics), with explicit
-            # partition counts and retention; a typo in a topic name must fail loudly.
-            "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": 1,
-            "offsets.topic.num.partitions": 1,
-            "transaction.state.log.replication.factor": 1,
-            "transaction.state.log.min.isr": 1,
-            "share.coordinator.state.topic.replication.factor": 1,
-            "share.coordinator.state.topic.min.isr": 1,
-            # Single member groups in tests should not wait 3 s for more members.
-            "group.initial.rebalance.delay.ms": 0,
-            # On restart the controller still holds the previous incarnation's registration
-            # and refuses the new one (DUPLICATE_BROKER_REGISTRATION) until that session
-            # expires: 9 s by default. A short session on loopback makes restarts ~4 s faster.
-            "broker.heartbeat.interval.ms": 500,
-            "broker.session.timeout.ms": 3000,
-        }
-        self.properties_file.write_text(
-            "# Written by readiness.dev.kafka_broker; rewritten on every start.\n"
-            + "".join(f"{key}={value}\n" for key, value in props.items())
-        )
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        ensure_province_keys(self.settings)
+        self._passwords = self.node.write_config()
         self.log4j_file.write_text(
             "# Written by readiness.dev.kafka_broker: WARN and above to a file, nothing on stdout.\n"
             "status = warn\n"
@@ -159,32 +129,11 @@ class LocalKafka:
             "logger.raft.level = INFO\n"
         )
 
-    def _java(self, main: str, *args: str) -> list[str]:
-        java = shutil.which("java")
-        if java is None:
-            raise KafkaLocalError("`java` is not on PATH; the local broker needs Java 17+")
-        classpath = os.pathsep.join(str(p) for p in kafka_broker_classpath(self.settings))
-        return [
-            java, *JVM_OPTS, f"-Dlog4j2.configurationFile={self.log4j_file}",
-            "-cp", classpath, main, *args,
-        ]  # fmt: skip
-
     def _format_storage(self) -> None:
-        """Format the KRaft log dir once; ``meta.properties`` marks it as formatted."""
-        if (self.data_dir / "meta.properties").exists():
-            return
-        # Kafka's Uuid text form: URL-safe base64 of 16 random bytes, without padding.
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = self._java(
-            "kafka.tools.StorageTool", "format",
-            "-t", cluster_id, "-c", str(self.properties_file),
-        )  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise KafkaLocalError(
-                f"kafka-storage format failed (exit {proc.returncode}):\n"
-                f"{(proc.stdout + proc.stderr).strip()}"
-            )
+        try:
+            self.node.format_storage(self._passwords, self.log4j_file)
+        except BrokerError as exc:
+            raise KafkaLocalError(str(exc)) from None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -203,7 +152,7 @@ class LocalKafka:
             self._format_storage()
             with self.console_log.open("ab") as console:
                 self._proc = subprocess.Popen(
-                    self._java("kafka.Kafka", str(self.properties_file)),
+                    self.node.command(self.log4j_file),
                     stdin=subprocess.DEVNULL,
                     stdout=console,
                     stderr=subprocess.STDOUT,

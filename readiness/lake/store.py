@@ -56,7 +56,8 @@ def append_once(df: DataFrame, settings: Settings, name: str, app_id: str, batch
     """Append idempotently: Delta skips a (app_id, batch_id) it has already committed, so a
     streaming micro-batch retried after a failure is not written twice."""
     writer = (df.write.format("delta").mode("append")
-              .option("txnAppId", app_id).option("txnVersion", batch_id))
+              .option("txnAppId", app_id).option("txnVersion", batch_id)
+              .option("mergeSchema", "true"))  # bronze gains columns as the contract grows (headers, key id)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(settings.table_path(name))

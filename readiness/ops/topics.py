@@ -1,20 +1,40 @@
-"""Kafka topic administration as production uses it: the admin client, the broker check, the topics.
+"""Kafka topic administration as production uses it: the admin client, the broker check, topics, ACLs.
 
 The report and target topics are created explicitly, with the partition count and retention the
-settings name (automatic topic creation is off on every broker the project runs).
+settings name (automatic topic creation is off on every broker the project runs), and with
+``message.timestamp.type=LogAppendTime``: a record's timestamp is the broker's receipt time,
+which decides timeliness, whatever the producer wrote.
+
+ACLs (:func:`ensure_acls`): a province may write (idempotently) to the report and target topics
+and nothing else; it cannot read them, create topics or use consumer groups. The pipeline may
+read and describe both topics and use the groups under its prefix.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import socket
+import sys
 import time
 from typing import TypedDict
 
 from kafka import KafkaAdminClient
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.admin import (
+    ACL,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    ConfigResource,
+    ConfigResourceType,
+    NewTopic,
+    ResourcePattern,
+    ResourceType,
+)
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from readiness.settings import Settings
+from readiness.ops.broker_security import deployment_principals
+from readiness.ops.kafka_client import ADMIN, PIPELINE, PIPELINE_GROUP_PREFIX, CredentialsError, kafka_python_config
+from readiness.settings import Settings, load_settings
 
 
 class TopicError(RuntimeError):
@@ -29,11 +49,8 @@ def split_bootstrap(bootstrap: str) -> tuple[str, int]:
 
 
 def _admin(settings: Settings, timeout_ms: int = 10_000) -> KafkaAdminClient:
-    return KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
-        client_id="readiness-admin",
-        request_timeout_ms=timeout_ms,
-    )
+    return KafkaAdminClient(**kafka_python_config(settings, ADMIN), client_id="readiness-admin",
+                            request_timeout_ms=timeout_ms)
 
 
 def broker_answers(settings: Settings) -> bool:
@@ -49,7 +66,7 @@ def broker_answers(settings: Settings) -> bool:
         return False
     try:
         admin = _admin(settings, timeout_ms=3_000)
-    except KafkaError:
+    except (KafkaError, CredentialsError):  # not reachable, or not ours to authenticate to
         return False
     try:
         return bool(admin.describe_cluster().get("brokers"))
@@ -115,7 +132,8 @@ def ensure_topics(settings: Settings) -> dict[str, int]:
                 topic,
                 num_partitions=settings.topic_partitions,
                 replication_factor=1,
-                topic_configs={"retention.ms": str(settings.topic_retention_ms)},
+                topic_configs={"retention.ms": str(settings.topic_retention_ms),
+                               "message.timestamp.type": "LogAppendTime"},
             )
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([new])
@@ -129,20 +147,57 @@ def ensure_topics(settings: Settings) -> dict[str, int]:
                 f"topic {topic!r} has {counts[topic]} partitions, "
                 f"settings expect {settings.topic_partitions}"
             )
+    if settings.kafka_security_protocol.startswith("SASL"):  # (a PLAINTEXT benchmark baseline has no authorizer)
+        ensure_acls(settings, province_principals())
     return counts
+
+
+def _allow(principal: str, operation: ACLOperation, resource: ResourcePattern) -> ACL:
+    return ACL(principal=f"User:{principal}", host="*", operation=operation,
+               permission_type=ACLPermissionType.ALLOW, resource_pattern=resource)
+
+
+def required_acls(settings: Settings, province_principals: list[str]) -> list[ACL]:
+    """The ACLs of the deployment: each province writes the two topics, the pipeline reads them."""
+    topics = [ResourcePattern(ResourceType.TOPIC, t, ACLResourcePatternType.LITERAL)
+              for t in (settings.topic_reports, settings.topic_targets)]
+    cluster = ResourcePattern(ResourceType.CLUSTER, "kafka-cluster", ACLResourcePatternType.LITERAL)
+    group = ResourcePattern(ResourceType.GROUP, PIPELINE_GROUP_PREFIX, ACLResourcePatternType.PREFIXED)
+    acls = []
+    for principal in province_principals:
+        acls += [_allow(principal, op, t) for t in topics for op in (ACLOperation.WRITE, ACLOperation.DESCRIBE)]
+        acls.append(_allow(principal, ACLOperation.IDEMPOTENT_WRITE, cluster))
+    acls += [_allow(PIPELINE, op, t) for t in topics for op in (ACLOperation.READ, ACLOperation.DESCRIBE)]
+    acls.append(_allow(PIPELINE, ACLOperation.READ, group))
+    return acls
+
+
+def province_principals() -> list[str]:
+    return [p for p in deployment_principals() if p != PIPELINE]
+
+
+def ensure_acls(settings: Settings, province_principals: list[str]) -> int:
+    """Create the deployment's ACLs (creating an existing ACL is a no-op); returns how many."""
+    acls = required_acls(settings, province_principals)
+    admin = _admin(settings)
+    try:
+        result = admin.create_acls(acls)
+    finally:
+        admin.close()
+    failed = result.get("failed") or []
+    if failed:
+        raise TopicError(f"{len(failed)} ACLs could not be created, e.g. {failed[0]}")
+    return len(acls)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m readiness.ops.topics``: create the topics of the environment's settings."""
-    import argparse
-    import sys
-
-    from readiness.settings import load_settings
-
     argparse.ArgumentParser(prog="python -m readiness.ops.topics", description=main.__doc__).parse_args(argv)
+    settings = load_settings()
     try:
-        for topic, partitions in ensure_topics(load_settings()).items():
+        for topic, partitions in ensure_topics(settings).items():
             print(f"topic {topic}: {partitions} partitions")
+        print(f"ACLs: the pipeline reads, {len(province_principals())} province principals write")
     except (TopicError, KafkaError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -25,6 +25,9 @@ has a ``commits/<n>``).
 ``readiness status`` (:func:`register` adds it to the CLI) prints the latest runs and the
 freshness of each province: when its last event reached bronze and its last accepted report
 reached silver.
+
+Spark and Delta are imported inside the functions that read or write the register, so the
+``readiness`` command (which registers ``status`` here) starts without loading them.
 """
 from __future__ import annotations
 
@@ -39,17 +42,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from delta.tables import DeltaTable
 from kafka import KafkaConsumer, TopicPartition
-from pyspark.sql import functions as F
 
 from readiness.domain.periods import REPORTING_TIMEZONE
 from readiness.domain.reference import provinces, provinces_in_force
-from readiness.lake import store
 from readiness.lake.log import lake_versions
-from readiness.lake.spark import get_spark
-from readiness.lake.store import COMMIT_CONFLICTS
 from readiness.lake.tables import BRONZE_REPORTS, OPS_RUNS, SILVER_VALUES
+from readiness.ops.kafka_client import PIPELINE, kafka_python_config
 from readiness.orchestration.calendar import sort_periods
 from readiness.settings import Settings, load_settings
 from readiness.terminal import Column, format_rows
@@ -137,7 +136,7 @@ def consumer_lag(end: Mapping[str, Mapping[int, int]], committed: Mapping[str, M
 
 def topic_offsets(settings: Settings, topics: Iterable[str]) -> tuple[dict[str, dict[int, int]], dict[str, dict[int, int]]]:
     """(end offsets, beginning offsets) per topic and partition, asked of the broker."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+    consumer = KafkaConsumer(**kafka_python_config(settings, PIPELINE), enable_auto_commit=False,
                              request_timeout_ms=15_000, api_version_auto_timeout_ms=10_000)
     try:
         partitions = [TopicPartition(t, p) for t in sorted(set(topics)) for p in sorted(consumer.partitions_for_topic(t) or [])]
@@ -236,6 +235,11 @@ def run_row(*, run_id: str, dag_id: str, started_at: datetime, ended_at: datetim
 
 def record_run(settings: Settings, row: Mapping[str, Any], attempts: int = 5) -> None:
     """MERGE the row into ``ops_pipeline_runs`` on ``(dag_id, run_id)`` (created on first use)."""
+    from delta.tables import DeltaTable
+
+    from readiness.lake.spark import get_spark
+    from readiness.lake.store import COMMIT_CONFLICTS
+
     spark = get_spark(settings)
     columns = [c.strip().split(" ")[0] for c in OPS_COLUMNS.split(", ")]
     frame = spark.createDataFrame([tuple(row[c] for c in columns)], OPS_COLUMNS)
@@ -297,6 +301,11 @@ def _utc(micros: int | None) -> datetime | None:
 
 def recent_runs(settings: Settings, limit: int = 10, dag_id: str | None = None) -> list[dict[str, Any]]:
     """The latest runs from ``ops_pipeline_runs``, newest first (empty if none recorded)."""
+    from pyspark.sql import functions as F
+
+    from readiness.lake import store
+    from readiness.lake.spark import get_spark
+
     spark = get_spark(settings)
     if not store.exists(spark, settings, OPS_RUNS):
         return []
@@ -328,6 +337,11 @@ def freshness(settings: Settings, today: date | None = None) -> list[dict[str, A
     Provinces in force ``today`` are listed even if nothing arrived from them; former provinces
     only when bronze holds their events.
     """
+    from pyspark.sql import functions as F
+
+    from readiness.lake import store
+    from readiness.lake.spark import get_spark
+
 
 
     today = today or date.today()

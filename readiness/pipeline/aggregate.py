@@ -115,13 +115,13 @@ def _gold_completeness(spark: SparkSession, settings: Settings, period) -> DataF
     expected = spark.createDataFrame([(u.province_code, u.code) for u in units_open_on(period.window()[1])],
                                      "province_code string, unit_code string")
     submissions = (store.read(spark, settings, BRONZE_REPORTS).where(F.col("period_id") == period.id)
-                   .select("province_code", "unit_code", "submitted_at"))
+                   .select("province_code", "unit_code", "kafka_timestamp"))  # receipt time decides
     province_map = province_map_frame(spark)
     parts = []
     for basis in BASES:
         if basis == RESTATED_2025:
             expected, submissions = restate_provinces(expected, province_map), restate_provinces(submissions, province_map)
-        part = reporting_completeness(expected, submissions, period.deadline_utc().isoformat())
+        part = reporting_completeness(expected, submissions, period.deadline_utc().isoformat(), "kafka_timestamp")
         parts.append(part.select(F.lit(period.id).alias("period_id"), F.lit(period.report_type).alias("report_type"),
                                  F.lit(basis).alias("basis"), "*"))
     return parts[0].unionByName(parts[1])

@@ -20,7 +20,7 @@ rerunning a period over the same bronze data writes the same rows.
 """
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -45,6 +45,7 @@ from readiness.quality.gate import (
 )
 from readiness.quality.policy import GatePolicy, load_policy, load_validation_rules
 from readiness.settings import PROJECT_ROOT, Settings
+from readiness.transforms.clocks import clock_warnings
 from readiness.transforms.conform import (
     add_rule_columns,
     duplicate_quarantine_rows,
@@ -59,6 +60,10 @@ SILVER_SUITE = EXPECTATIONS / "silver_report_values.json"
 BRONZE_SUITE = EXPECTATIONS / "bronze_report_events.json"
 # Columns added only for the suite to check; silver keeps reported_value.
 RULE_ONLY_COLUMNS = ("numerator_limit", "valid_min", "valid_max", "unit_key", "period_opens_at")
+# The declared time may run this far ahead of the broker's receipt (clock skew), or this far behind
+# it, before a report gets a warning (timeliness is judged on the receipt either way).
+CLOCK_SKEW = timedelta(minutes=5)
+DECLARED_MAX_AGE = timedelta(days=7)
 FINDING_COLUMNS = ["event_id", "province_code", "unit_code", "period_id", "indicator_code", "rule", "observed_value",
                    "expected", "severity"]
 
@@ -178,7 +183,9 @@ def validate_period(settings: Settings, period_id: str) -> dict[str, int]:
     duplicates = duplicate_quarantine_rows(later).withColumn("severity", F.lit("high")).select(*FINDING_COLUMNS)
     stamp = [F.lit(run_id).alias("run_id"), F.lit(audited_at).cast("timestamp").alias("quarantined_at")]
     quarantine = with_status(failed.unionByName(duplicates), candidates, accepted).select("*", *stamp).persist()
-    warnings = with_status(suite_warnings.unionByName(rules_warnings).unionByName(outliers), candidates,
+    clocks = clock_warnings(first, CLOCK_SKEW, DECLARED_MAX_AGE).select(*FINDING_COLUMNS)
+    warnings = with_status(suite_warnings.unionByName(rules_warnings).unionByName(outliers).unionByName(clocks),
+                           candidates,
                            accepted).select("*", *stamp).withColumnRenamed("quarantined_at", "flagged_at").persist()
 
     store.replace_partition(accepted, settings, SILVER_VALUES, "period_id", period_id)

@@ -46,15 +46,17 @@ def province_indicator_values(latest: DataFrame, catalogue: DataFrame, basis: st
     )
 
 
-def reporting_completeness(expected_units: DataFrame, submissions: DataFrame, deadline_utc: str) -> DataFrame:
+def reporting_completeness(expected_units: DataFrame, submissions: DataFrame, deadline_utc: str,
+                           time_column: str = "submitted_at") -> DataFrame:
     """Expected, received, on time, late and missing reports per province.
 
     ``expected_units``: province_code, unit_code (units open at the end of the period's data window).
-    ``submissions``: every decoded report of the period (accepted or not): province_code, unit_code,
-    submitted_at. A unit's first submission decides timeliness. Units that are not expected do not
-    count, so rates never exceed 100 %.
+    ``submissions``: every decoded report of the period (accepted or not): province_code, unit_code
+    and ``time_column``, the time that decides timeliness (the pipeline passes the broker's receipt
+    time). A unit's first submission decides. Units that are not expected do not count, so rates
+    never exceed 100 %.
     """
-    first = submissions.groupBy("province_code", "unit_code").agg(F.min("submitted_at").alias("first_submitted_at"))
+    first = submissions.groupBy("province_code", "unit_code").agg(F.min(time_column).alias("first_submitted_at"))
     joined = expected_units.join(first, ["province_code", "unit_code"], "left")
     deadline = F.to_timestamp(F.lit(deadline_utc))
     on_time = F.col("first_submitted_at").isNotNull() & (F.col("first_submitted_at") <= deadline)

@@ -81,28 +81,34 @@ def _decode_udf(values: pd.Series) -> pd.DataFrame:
 
 
 def kafka_columns(kafka_df: DataFrame) -> DataFrame:
-    """Rename the Kafka source's columns to the bronze names."""
+    """Rename the Kafka source's columns to the bronze names (headers: ``includeHeaders``)."""
     return kafka_df.select(
         F.col("topic"), F.col("partition"), F.col("offset"),
         F.col("timestamp").alias("kafka_timestamp"),
         F.col("key").cast("string").alias("kafka_key"),
         F.col("value").alias("raw_value"),
+        F.col("headers").alias("kafka_headers"),
     )
 
 
 def decode_messages(raw: DataFrame, ingested_at: Column) -> DataFrame:
-    """Add the decode result (event type, writer schema, error, JSON payload) to rows with ``KAFKA_COLUMNS``."""
+    """Add the decode result (event type, writer schema, error, JSON payload) to rows with ``KAFKA_COLUMNS``
+    (other columns, such as ``kafka_headers``, are kept)."""
     decoded = raw.withColumn("_d", _decode_udf(F.col("raw_value"))).withColumn("ingested_at", ingested_at)
-    return decoded.select(*KAFKA_COLUMNS, "_d.*", "ingested_at")
+    return decoded.select(*raw.columns, "_d.*", "ingested_at")
 
 
 def split_decoded(decoded: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """(report rows, target-plan rows, dead letters) from :func:`decode_messages`; every row lands in one."""
+    """(report rows, target-plan rows, dead letters) from :func:`decode_messages`; every row lands in one.
+
+    The signature evidence (``kafka_headers``, ``key_id``), when the rows carry it, is kept in all three.
+    """
     ok = F.col("error_reason").isNull()
+    evidence = [c for c in ("kafka_headers", "key_id") if c in decoded.columns]
     report = F.from_json(F.col("payload"), REPORT_PAYLOAD).alias("r")
     reports = decoded.where(ok & (F.col("event_type") == "report")).select(
-        *KAFKA_COLUMNS, "writer_schema", "writer_fingerprint", report, "ingested_at").select(
-        *KAFKA_COLUMNS, "writer_schema", "writer_fingerprint",
+        *KAFKA_COLUMNS, *evidence, "writer_schema", "writer_fingerprint", report, "ingested_at").select(
+        *KAFKA_COLUMNS, *evidence, "writer_schema", "writer_fingerprint",
         "r.event_id", "r.province_code", "r.unit_code", "r.unit_kind", "r.unit_name",
         "r.report_type", "r.period_id", "r.values", "r.revision",
         F.timestamp_millis(F.col("r.submitted_at_ms")).alias("submitted_at"),
@@ -110,13 +116,14 @@ def split_decoded(decoded: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
     )
     target = F.from_json(F.col("payload"), TARGET_PAYLOAD).alias("t")
     targets = decoded.where(ok & (F.col("event_type") == "target_plan")).select(
-        *KAFKA_COLUMNS, "writer_schema", "writer_fingerprint", target, "ingested_at").select(
-        *KAFKA_COLUMNS, "writer_schema", "writer_fingerprint",
+        *KAFKA_COLUMNS, *evidence, "writer_schema", "writer_fingerprint", target, "ingested_at").select(
+        *KAFKA_COLUMNS, *evidence, "writer_schema", "writer_fingerprint",
         "t.event_id", "t.province_code", "t.plan_year", "t.plan_reference", "t.targets", "t.revision",
         F.timestamp_millis(F.col("t.submitted_at_ms")).alias("submitted_at"),
         "t.source_system", "ingested_at",
     )
     dead = decoded.where(~ok).select(
-        *KAFKA_COLUMNS, F.col("error_reason").alias("reason"), F.col("error_detail").alias("detail"), "ingested_at",
+        *KAFKA_COLUMNS, *evidence, F.col("error_reason").alias("reason"), F.col("error_detail").alias("detail"),
+        "ingested_at",
     )
     return reports, targets, dead

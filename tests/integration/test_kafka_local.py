@@ -13,6 +13,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from readiness.dev.kafka_broker import LocalKafka
+from readiness.ops.kafka_client import PIPELINE, kafka_python_config, province_principal
 from readiness.ops.topics import broker_answers, describe_topic, ensure_topics
 from readiness.settings import Settings, load_settings
 
@@ -48,16 +49,14 @@ def test_topics_have_configured_partitions_and_retention(kafka_broker: Settings)
 def test_keyed_message_round_trip(kafka_broker: Settings) -> None:
     key, value = b"HN", f'{{"report_id": "{uuid.uuid4()}"}}'.encode()
     producer = KafkaProducer(
-        bootstrap_servers=kafka_broker.kafka_bootstrap, acks="all", enable_idempotence=True
+        **kafka_python_config(kafka_broker, province_principal("01")), acks="all", enable_idempotence=True
     )
     try:
         sent = producer.send(kafka_broker.topic_reports, key=key, value=value).get(timeout=30)
     finally:
         producer.close()
 
-    consumer = KafkaConsumer(
-        bootstrap_servers=kafka_broker.kafka_bootstrap, enable_auto_commit=False
-    )
+    consumer = KafkaConsumer(**kafka_python_config(kafka_broker, PIPELINE), enable_auto_commit=False)
     try:
         partition = TopicPartition(kafka_broker.topic_reports, sent.partition)
         consumer.assign([partition])

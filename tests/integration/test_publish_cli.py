@@ -18,6 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from readiness.contracts.encoding import decode, to_plain
 from readiness.contracts.producer import topic_message_count
+from readiness.ops.kafka_client import PIPELINE, kafka_python_config
 from readiness.settings import Settings, settings_env
 from support.report_files import CSV_HEADER, GOOD_CSV_ROWS, json_report, write_csv, write_json
 
@@ -40,7 +41,7 @@ def publish(settings: Settings, path: Path) -> subprocess.CompletedProcess:
 
 def read_topic(settings: Settings, expected: int, timeout: float = 30.0) -> list:
     """Every message on the settings' reports topic, read from the beginning of each partition."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python_config(settings, PIPELINE), enable_auto_commit=False)
     try:
         partitions = [TopicPartition(settings.topic_reports, p)
                       for p in sorted(consumer.partitions_for_topic(settings.topic_reports) or [])]

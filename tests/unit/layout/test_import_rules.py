@@ -25,8 +25,8 @@ ALLOWED: dict[str, set[str]] = {
     "settings": set(),
     "terminal": set(),
     "domain": {"settings"},
-    "ops": {"settings"},
-    "contracts": BASE | {"domain"},
+    "ops": {"settings", "domain"},
+    "contracts": BASE | {"domain", "ops"},
     "lake": BASE | {"domain", "ops"},
     "quality": BASE | {"domain", "lake", "ops"},
     "transforms": BASE | {"domain", "contracts", "lake", "quality"},
@@ -42,11 +42,13 @@ LIGHT_MODULES = [
     "readiness.settings", "readiness.terminal",
     "readiness.domain.periods", "readiness.domain.reference", "readiness.domain.bases", "readiness.domain.scoring",
     "readiness.contracts.encoding", "readiness.contracts.report_files", "readiness.contracts.producer",
+    "readiness.contracts.signing",
     "readiness.lake.tables", "readiness.lake.log",
     "readiness.quality.errors", "readiness.quality.policy",
     "readiness.orchestration.calendar", "readiness.orchestration.locks", "readiness.orchestration.alerts",
     "readiness.orchestration.dag_support",
-    "readiness.ops.maven", "readiness.ops.topics", "readiness.ops.locks",
+    "readiness.ops.maven", "readiness.ops.topics", "readiness.ops.locks", "readiness.ops.kafka_client",
+    "readiness.ops.pki", "readiness.ops.secrets", "readiness.ops.broker_security",
 ]
 
 
