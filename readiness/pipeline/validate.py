@@ -183,7 +183,9 @@ def validate_period(settings: Settings, period_id: str) -> dict[str, int]:
     duplicates = duplicate_quarantine_rows(later).withColumn("severity", F.lit("high")).select(*FINDING_COLUMNS)
     stamp = [F.lit(run_id).alias("run_id"), F.lit(audited_at).cast("timestamp").alias("quarantined_at")]
     quarantine = with_status(failed.unionByName(duplicates), candidates, accepted).select("*", *stamp).persist()
-    clocks = clock_warnings(first, CLOCK_SKEW, DECLARED_MAX_AGE).select(*FINDING_COLUMNS)
+    # On the accepted reports (a quarantined one already has its reason): declared far from received.
+    accepted_events = first.join(accepted.select("event_id").distinct(), "event_id", "left_semi")
+    clocks = clock_warnings(accepted_events, CLOCK_SKEW, DECLARED_MAX_AGE).select(*FINDING_COLUMNS)
     warnings = with_status(suite_warnings.unionByName(rules_warnings).unionByName(outliers).unionByName(clocks),
                            candidates,
                            accepted).select("*", *stamp).withColumnRenamed("quarantined_at", "flagged_at").persist()

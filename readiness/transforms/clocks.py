@@ -3,7 +3,8 @@ receipt time (``kafka_timestamp``, the topic's ``LogAppendTime``).
 
 Timeliness is judged on the receipt time; the declared time is kept and compared with it. A report
 declared later than it was received (beyond a clock skew) or far earlier gets a warning that
-says so: a province's clock is wrong, or a report was backdated.
+says so: a province's clock is wrong, or a report was backdated. The pipeline checks the accepted
+reports (a quarantined report already carries its reason).
 """
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from readiness.lake.tables import (
     QUARANTINE,
     SILVER_VALUES,
 )
+from support.reports import report_event
 
 pytestmark = pytest.mark.slow
 
@@ -36,17 +37,8 @@ def ratio(code: str, numerator: float, denominator: float) -> dict:
 
 def report(event: int, province: str, unit: str, kind: str, values: list[dict], revision: int = 0,
            submitted_at: datetime = ON_TIME) -> dict:
-    return {
-        "event_id": f"00000000-0000-4000-8000-{event:012d}",
-        "province_code": province,
-        "reporting_unit": {"code": unit, "kind": kind, "name": None},
-        "report_type": "QUARTERLY",
-        "period": PERIOD,
-        "values": values,
-        "revision": revision,
-        "submitted_at": submitted_at,
-        "source_system": "integration-test",
-    }
+    return report_event(event, province, unit, kind, values, PERIOD, submitted_at, revision,
+                        source_system="integration-test")
 
 
 REPORTS = [

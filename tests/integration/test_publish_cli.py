@@ -135,8 +135,9 @@ def test_no_broker_exits_1_saying_how_many_were_not_acknowledged(kafka_settings,
 
 
 def test_events_not_acknowledged_exit_1_with_the_count(kafka_broker, tmp_path):
-    # A topic that does not exist (the broker does not create topics on demand): the producer waits
-    # for its metadata for max.block.ms (60 s) and the send fails; the command must say so.
+    # A topic that does not exist (the broker does not create topics on demand, and no ACL lets a
+    # province see it): the broker refuses the metadata at once and the send fails; the command
+    # must say so.
     missing = dataclasses.replace(kafka_broker, topic_reports="test.publish_unacknowledged.never-created")
     path = write_csv(tmp_path / "thanhhoa_2026Q3.csv", *GOOD_CSV_ROWS)
 
@@ -146,6 +147,6 @@ def test_events_not_acknowledged_exit_1_with_the_count(kafka_broker, tmp_path):
     assert "Traceback" not in result.stderr
     first, *reasons = result.stderr.splitlines()
     assert first == "error: 1 of 1 events were not acknowledged by Kafka"
-    assert reasons == ["  key 38: KafkaTimeoutError('Failed to update metadata after 60.0 secs.')"]
+    assert reasons == ["  TopicAuthorizationFailedError('test.publish_unacknowledged.never-created')"]
     assert result.stdout == ""
     assert topic_message_count(missing) == 0

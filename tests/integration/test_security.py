@@ -35,6 +35,7 @@ from readiness.ops.kafka_client import ADMIN, PIPELINE, kafka_python_config, pro
 from readiness.pipeline.aggregate import aggregate_period
 from readiness.pipeline.ingest import ingest_reports
 from readiness.pipeline.validate import validate_period
+from support.reports import report_event
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +45,9 @@ DECLARED = datetime(2026, 9, 20, 3, 0, tzinfo=timezone.utc)
 
 
 def report(n: int, province: str, unit: str, numerator: float, revision: int = 0) -> dict:
-    return {"event_id": f"00000000-0000-4000-8000-{n:012d}", "province_code": province,
-            "reporting_unit": {"code": unit, "kind": "AGENCY", "name": None}, "report_type": "QUARTERLY",
-            "period": PERIOD, "values": [{"indicator_code": "computers_per_100_staff", "numerator": numerator,
-                                          "denominator": 100.0, "value": None, "unit": None}],
-            "revision": revision, "submitted_at": DECLARED, "source_system": "test"}
+    values = [{"indicator_code": "computers_per_100_staff", "numerator": numerator, "denominator": 100.0,
+               "value": None, "unit": None}]
+    return report_event(n, province, unit, "AGENCY", values, PERIOD, DECLARED, revision)
 
 
 def signed_headers(signer: Signer, value: bytes) -> list[tuple[str, bytes]]:
@@ -226,3 +225,27 @@ def test_the_producer_refuses_to_sign_another_provinces_report(isolated):
     as_ha_noi = dataclasses.replace(settings, signing_key_file=str(key_file))
     with ReportProducer(as_ha_noi) as producer, pytest.raises(SigningError):
         producer.prepare(["38"])
+
+
+def test_a_principal_added_on_the_running_broker_can_connect(isolated, tmp_path):
+    """Later credentials come from Kafka's own ConfigCommand (the jars already fetched), not a restart."""
+    from readiness.ops.broker_security import add_scram_user
+
+    settings = isolated("security_newcomer")
+    with pytest.raises(KafkaError):  # unknown to the broker before
+        KafkaAdminClient(**{**kafka_python_config(settings, ADMIN), "sasl_plain_username": "newcomer"},
+                         api_version_auto_timeout_ms=10_000).close()
+    add_scram_user(settings, "newcomer", tmp_path)
+    deadline = time.monotonic() + 30
+    while True:  # the credential reaches the broker through the metadata log
+        try:
+            admin = KafkaAdminClient(**kafka_python_config(settings, "newcomer"), api_version_auto_timeout_ms=10_000)
+            break
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    try:
+        assert settings.topic_reports not in admin.list_topics()  # authenticated, but no ACL lets it see topics
+    finally:
+        admin.close()
