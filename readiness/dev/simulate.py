@@ -78,8 +78,10 @@ def simulate(seed: int, as_of: datetime, profile: SimulationProfile = Simulation
                 if rng.random() < profile.correction_share:
                     batch.reports.append(_correction(rng, report))
     batch.targets = _target_plans(rng, batch.periods, as_of)
+    # A province's system with a bug: its messages are signed and sent as that province, but do not decode.
     for n in range(profile.corrupt_messages):
-        batch.corrupt.append(("00", _corrupt_bytes(rng, n)))
+        sender = batch.reports[n % len(batch.reports)]["province_code"] if batch.reports else "01"
+        batch.corrupt.append((sender, _corrupt_bytes(rng, n)))
     return batch
 
 
