@@ -146,7 +146,11 @@ def publish_section(s: dict) -> list[str]:
              "the same events), `acks=all enable.idempotence=true`, its other settings at the Java client's "
              "defaults (batch.size 16 KiB, linger.ms 5, up to 5 requests in flight); its figure is its own "
              "summary line. The project's producer has `acks=all`, idempotence, `linger_ms=5` and one request in "
-             "flight (kafka-python 2.2 refuses idempotence with more); it keys each event by province code.", ""]
+             "flight (kafka-python 2.2 refuses idempotence with more); it keys each event by province code, signs it "
+             "with the province's key and sends it over that province's own SASL_SSL connection, so this "
+             "benchmark, which plays all the provinces at once, spreads the events over one producer per "
+             "province (a province's own system has one). ProducerPerformance connects as one province over "
+             "SASL_SSL and does not sign.", ""]
     lines += _table(["producer", "events/s (median)", "range", "ratio to ProducerPerformance"], [
         ["`ReportProducer.publish_reports` (validate + encode + send)", _rate(med["publish_reports"]),
          spread("publish_reports"), _ratio(d["ratio_publish_reports"])],
