@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from readiness.dev.provision import shared_deployment_files
 from readiness.settings import PROJECT_ROOT, Settings, load_settings
 
 #: The simulation every benchmark draws from: fixed seed and "now", so runs see the same events.
@@ -41,9 +42,7 @@ def bench_settings(var_dir: Path) -> Settings:
     deployment's CA, passwords and key registry are named, so a benchmark's own var dir still
     connects and signs."""
     return load_settings(env="ci", var_dir=var_dir, kafka_bootstrap=f"127.0.0.1:{free_port()}",
-                         kafka_controller_port=free_port(), kafka_ca_file=str(var_dir / "pki" / "ca.pem"),
-                         kafka_credentials_dir=str(var_dir / "secrets" / "kafka"),
-                         key_registry_file=str(var_dir / "keys" / "registry.json"))
+                         kafka_controller_port=free_port(), **shared_deployment_files(var_dir))
 
 
 def with_topic(settings: Settings, name: str, var_dir: Path | None = None) -> Settings:

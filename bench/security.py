@@ -16,7 +16,7 @@ from bench.common import free_port, local_broker, median, with_topic
 from bench.encoding import sample_reports
 from readiness.contracts.encoding import decode, encode
 from readiness.contracts.producer import ReportProducer
-from readiness.contracts.signing import check_signature, header_map, signer_for
+from readiness.contracts.signing import KeyRegistry, check_signature, header_map, signer_for
 from readiness.ops.topics import ensure_topics
 from readiness.settings import Settings
 
@@ -27,8 +27,6 @@ def _rate(n: int, seconds: float) -> float:
 
 def signing(settings: Settings, n_events: int, repeats: int) -> dict:
     """Median events/s of encode, encode + sign, decode, verify + decode (one province's key)."""
-    from readiness.contracts.signing import KeyRegistry
-
     reports = [dict(r, province_code="38") for r in sample_reports(n_events)]
     signer = signer_for("38", settings.private_keys_dir)
     snapshot = KeyRegistry(settings.key_registry).snapshot()

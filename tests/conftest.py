@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from readiness.dev.kafka_broker import LocalKafka
+from readiness.dev.provision import shared_deployment_files
 from readiness.ops.topics import ensure_topics
 from readiness.settings import Settings, load_settings
 
@@ -32,9 +33,7 @@ def kafka_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         var_dir=var_dir,
         kafka_bootstrap=f"127.0.0.1:{free_port()}",
         kafka_controller_port=free_port(),
-        kafka_ca_file=str(var_dir / "pki" / "ca.pem"),
-        kafka_credentials_dir=str(var_dir / "secrets" / "kafka"),
-        key_registry_file=str(var_dir / "keys" / "registry.json"),
+        **shared_deployment_files(var_dir),
     )
 
 

@@ -80,13 +80,14 @@ class ReportProducer:
                                                           **self._overrides})
         return self._producers[principal]
 
-    def _headers(self, province_code: str, value: bytes) -> list[tuple[str, bytes]]:
-        if not self.sign:
-            return []
+    def _signer_for(self, province_code: str) -> Signer:
         if province_code not in self._signers:
             key_file = Path(self.settings.signing_key_file) if self.settings.signing_key_file else None
             self._signers[province_code] = signer_for(province_code, self.settings.private_keys_dir, key_file)
-        return self._signers[province_code].headers(province_code, value)
+        return self._signers[province_code]
+
+    def _headers(self, province_code: str, value: bytes) -> list[tuple[str, bytes]]:
+        return self._signer_for(province_code).headers(province_code, value) if self.sign else []
 
     def prepare(self, province_codes: Iterable[str]) -> None:
         """Find each province's signing key and open its connection before anything is sent.
@@ -96,7 +97,7 @@ class ReportProducer:
         """
         for code in sorted(set(province_codes)):
             if self.sign:
-                self._headers(code, b"")
+                self._signer_for(code)
             self._producer_for(code)
 
     def send_raw(self, topic: str, items: Iterable[tuple[str, bytes]], timeout: float = 60.0) -> PublishResult:

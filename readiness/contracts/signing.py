@@ -62,6 +62,19 @@ def _parse(text: str | None) -> datetime | None:
     return None if not text else datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def validity(valid_from, valid_to, revoked_at, at) -> str | None:
+    """The one rule of a key's validity at receipt time ``at`` (datetimes, or epoch milliseconds):
+    None if valid, else ``key_revoked`` (revoked at or before ``at``), ``key_not_yet_valid`` or
+    ``key_expired`` (after ``valid_to``, which is inclusive)."""
+    if revoked_at is not None and revoked_at <= at:
+        return "key_revoked"
+    if at < valid_from:
+        return "key_not_yet_valid"
+    if valid_to is not None and at > valid_to:
+        return "key_expired"
+    return None
+
+
 @dataclass(frozen=True)
 class RegisteredKey:
     """One public key of the registry. Times are UTC; ``valid_to`` and ``revoked_at`` may be open."""
@@ -85,13 +98,7 @@ class RegisteredKey:
 
     def status(self, at: datetime) -> str | None:
         """None when a message received at ``at`` may be signed with this key, else the reason."""
-        if self.revoked_at is not None and self.revoked_at <= at:
-            return "key_revoked"
-        if at < self.valid_from:
-            return "key_not_yet_valid"
-        if self.valid_to is not None and at > self.valid_to:
-            return "key_expired"
-        return None
+        return validity(self.valid_from, self.valid_to, self.revoked_at, at)
 
 
 class KeyRegistry:
@@ -254,13 +261,14 @@ def check_binding(snapshot: Mapping[str, Sequence], key_id: str, province_code: 
         return "key_not_for_province", f"key {key_id} is province {owner}'s, the report is province {province_code}'s"
     if kafka_key != province_code:
         return "key_mismatch", f"Kafka key {kafka_key!r} is not the report's province code {province_code!r}"
-    if revoked_at is not None and revoked_at <= received_ms:
-        return "key_revoked", f"key {key_id} was revoked before the message was received"
-    if received_ms < valid_from:
-        return "key_not_yet_valid", f"key {key_id} is not valid before {_iso(_ms(valid_from))}"
-    if valid_to is not None and received_ms > valid_to:
-        return "key_expired", f"key {key_id} expired at {_iso(_ms(valid_to))}"
-    return None, None
+    reason = validity(valid_from, valid_to, revoked_at, received_ms)
+    if reason is None:
+        return None, None
+    if reason == "key_revoked":
+        return reason, f"key {key_id} was revoked before the message was received"
+    if reason == "key_not_yet_valid":
+        return reason, f"key {key_id} is not valid before {_iso(_ms(valid_from))}"
+    return reason, f"key {key_id} expired at {_iso(_ms(valid_to))}"
 
 
 def _ms(value: int) -> datetime:

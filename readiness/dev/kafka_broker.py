@@ -23,7 +23,7 @@ from types import TracebackType
 
 from readiness.dev.provision import ensure_province_keys
 from readiness.ops.broker import BrokerError, Node
-from readiness.ops.topics import TopicError, broker_answers, ensure_topics, split_bootstrap
+from readiness.ops.topics import TopicError, broker_answers, ensure_topics
 from readiness.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -73,11 +73,8 @@ class LocalKafka:
         self.settings = settings
         self.plaintext_baseline = plaintext_baseline
         self.node = Node(settings, plaintext_baseline=plaintext_baseline)
-        self.host, self.port = split_bootstrap(settings.kafka_bootstrap)
-        self.dir = settings.kafka_dir
-        self.data_dir = self.dir / "data"
+        self.dir = self.node.dir  # the node's config and data; the supervisor's files beside them
         self.logs_dir = self.dir / "logs"
-        self.properties_file = self.dir / "server.properties"
         self.log4j_file = self.dir / "log4j2.properties"
         self.pid_file = self.dir / "kafka.pid"
         self.server_log = self.logs_dir / "server.log"

@@ -7,6 +7,7 @@ it issues them all once, valid from 2020, into the registry the ingest reads.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 from readiness.contracts.signing import KeyRegistry
 from readiness.domain.reference import provinces
@@ -14,6 +15,15 @@ from readiness.settings import Settings
 
 DEV_KEYS_VALID_FROM = datetime(2020, 1, 1, tzinfo=timezone.utc)
 DEV_KEYS_VALID_DAYS = 20 * 365
+
+
+def shared_deployment_files(var_dir: Path) -> dict[str, str]:
+    """Settings overrides that pin the CA, the principals' passwords and the key registry to
+    ``var_dir``, so settings later derived with another var dir (a test's, a benchmark's) still
+    connect to the broker and sign."""
+    return {"kafka_ca_file": str(var_dir / "pki" / "ca.pem"),
+            "kafka_credentials_dir": str(var_dir / "secrets" / "kafka"),
+            "key_registry_file": str(var_dir / "keys" / "registry.json")}
 
 
 def ensure_province_keys(settings: Settings) -> int:

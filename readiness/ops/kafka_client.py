@@ -35,10 +35,7 @@ def province_principal(province_code: str) -> str:
 @dataclass(frozen=True)
 class Identity:
     username: str
-    password: Secret
-
-    def __repr__(self) -> str:
-        return f"Identity({self.username!r}, {self.password!r})"
+    password: Secret  # masks itself in the dataclass's repr
 
 
 def password_file(settings: Settings, principal: str) -> Path:

@@ -3,8 +3,8 @@
 The ingest shares one Structured Streaming checkpoint, and several DAGs may rebuild the same
 period; these locks serialise them across processes (one machine, or a shared filesystem with
 working POSIX locks). Airflow's ``max_active_runs=1`` keeps one run per DAG; the locks keep one
-writer per period across DAGs. :func:`file_lock` is the one lock helper of the project (the Maven
-cache, Data Docs and the Airflow metadata migration use it too).
+writer per period across DAGs. They are :func:`readiness.ops.locks.file_lock`, the project's one
+lock helper.
 """
 from __future__ import annotations
 

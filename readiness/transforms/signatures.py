@@ -10,7 +10,6 @@ raw bytes and headers. Signature failures take precedence over decode errors: a 
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -28,13 +27,13 @@ VERDICT = StructType([
 ])
 
 
-def verdict(snapshot: Mapping[str, Sequence], value: bytes | None, headers, payload: str | None,
+def verdict(snapshot: Mapping[str, Sequence], value: bytes | None, headers, province: str | None,
             kafka_key: str | None, received_ms: int) -> tuple[str | None, str | None, str | None]:
-    """``(reason, detail, key_id)`` of one message; reason None: accepted."""
+    """``(reason, detail, key_id)`` of one message; reason None: accepted. ``province``: the
+    decoded report's province code, None when the message did not decode."""
     reason, detail, key_id = check_signature(snapshot, header_map(headers), value)
-    if reason is not None or payload is None:  # refused, or not decoded (the decode error stands)
+    if reason is not None or province is None:  # refused, or not decoded (the decode error stands)
         return reason, detail, key_id
-    province = json.loads(payload).get("province_code")
     reason, detail = check_binding(snapshot, key_id, province, kafka_key, received_ms)
     return reason, detail, key_id
 
@@ -55,13 +54,17 @@ def verify_signatures(decoded: DataFrame, snapshot: Mapping[str, Sequence]) -> D
     keys = dict(snapshot)
 
     @pandas_udf(VERDICT)
-    def _verify(values: pd.Series, headers: pd.Series, payloads: pd.Series, kafka_keys: pd.Series,
+    def _verify(values: pd.Series, headers: pd.Series, provinces: pd.Series, kafka_keys: pd.Series,
                 received_ms: pd.Series) -> pd.DataFrame:
         rows = [verdict(keys, v, _headers(h), p, k, int(t))
-                for v, h, p, k, t in zip(values, headers, payloads, kafka_keys, received_ms)]
+                for v, h, p, k, t in zip(values, headers, provinces, kafka_keys, received_ms)]
         return pd.DataFrame(rows, columns=VERDICT.fieldNames())
 
-    checked = decoded.withColumn("_v", _verify(F.col("raw_value"), F.col("kafka_headers"), F.col("payload"),
+    # The decoder's payload already holds the province: read it there, not by parsing it again.
+    # A decoded payload without one (the contract forbids it) still gets the binding check.
+    province = F.when(F.col("payload").isNotNull(),
+                      F.coalesce(F.get_json_object("payload", "$.province_code"), F.lit("")))
+    checked = decoded.withColumn("_v", _verify(F.col("raw_value"), F.col("kafka_headers"), province,
                                                F.col("kafka_key"), F.unix_millis(F.col("kafka_timestamp"))))
     refused = F.col("_v.reason").isNotNull()
     return (checked

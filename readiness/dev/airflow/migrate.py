@@ -18,7 +18,7 @@ from readiness.dev.airflow.env import (
 )
 from readiness.dev.airflow.processes import last_lines
 from readiness.dev.airflow.results import AirflowLocalError
-from readiness.orchestration.locks import file_lock
+from readiness.ops.locks import file_lock
 from readiness.settings import Settings
 
 
