@@ -24,7 +24,7 @@ when something new arrived.
 | `ingest_reports` | `readiness.orchestration.tasks.run_ingest` | Structured Streaming `availableNow` run over the ingest checkpoint: reads exactly the offsets not yet ingested (nothing lost, nothing doubled). Finds the **periods that received bronze rows** from the Delta log of `bronze_report_events` (partition values of the files this run added). |
 | `announce_bronze` | – | Emits the asset event **`bronze_report_events`** with extra `{"periods": [...], "bronze_version": n, ...}` when new report rows arrived; **skipped** otherwise (a skipped task emits no asset event). `readiness_refresh_changed` is scheduled on this asset. |
 | `check_silence` | `readiness.orchestration.alerts.check_silence` | SLA-like check: posts an `ingest_silence` alert to the webhook once when no event has arrived for `READINESS_INGEST_SILENCE_HOURS` hours (default 24, 0 = off). |
-| `record_run` | `readiness.orchestration.run_health.record_airflow_run` | Teardown: this run's row in `ops_pipeline_runs` (events in, bronze rows, dead letters, consumer lag per partition, Delta versions written). |
+| `record_run` | `readiness.orchestration.run_health.record_airflow_run` | Teardown: this run's row in `ops_pipeline_runs` (events in, bronze rows, target plans, dead letters, already in bronze, consumer lag per partition, Delta versions written). |
 
 **Schedule**: `*/5 * * * *` (CronTriggerTimetable, Asia/Ho_Chi_Minh; another cadence with
 `READINESS_INGEST_CRON` in the dag-processor's environment), `catchup=False`: a missed tick is

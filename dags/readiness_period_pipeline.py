@@ -21,7 +21,7 @@ report submissions that arrive on Kafka (`readiness.report-submissions.v1`).
 | task | calls | what it does |
 | --- | --- | --- |
 | `ingest_reports` | `readiness.orchestration.tasks.run_ingest` | Reads the Kafka events not yet ingested into the Delta table `bronze_report_events` (incremental, exactly once through a checkpoint; one ingest at a time across DAGs). Not period specific: it catches bronze up with the topic. |
-| `validate_batch` | `readiness.orchestration.tasks.validate` (`validate_period`) | Validates the period's bronze events into silver; rows that fail row-level checks go to quarantine. **Fails the run without retries** if a batch-level quality check fails, so nothing is published. |
+| `validate_batch` | `readiness.orchestration.tasks.validate` (`validate_period`) | Validates the period's bronze events into silver; rows that fail row-level checks go to quarantine, an exact re-delivery (same event id, same bytes) is dropped and counted (`events_duplicate`). A province over its quarantine share (`gate_policy.json`) is held back: its new reports wait (`events_held_back`, rows with status `held` in `silver_quarantine`), the other provinces publish, and a `held_back` alert is posted. **Fails the run without retries** if a batch-level quality check fails, so nothing is published. |
 | `publish_tables` | `readiness.orchestration.tasks.publish` (`aggregate_period`) | Aggregates the period's silver rows into the gold tables. |
 | `record_run` | `readiness.orchestration.run_health.record_airflow_run` | Teardown: writes this run's row to `ops_pipeline_runs` (counts, consumer lag, Delta versions), also when a task failed. |
 

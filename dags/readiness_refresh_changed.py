@@ -18,7 +18,7 @@ received them.
 | task | calls | what it does |
 | --- | --- | --- |
 | `find_changed_periods` | `readiness.orchestration.calendar.periods_from_events` | Union of the `periods` in the extras of the asset events that triggered this run (several ingest runs may be folded into one run here), plus the `periods` param for a manual run. |
-| `refresh_period` (mapped, one per period) | `readiness.orchestration.tasks.refresh_period` | `validate_period` then `aggregate_period` for the period (the same functions as `readiness_period_pipeline`), under the period's lock. A failed batch-level quality check fails that period only, without retries. |
+| `refresh_period` (mapped, one per period) | `readiness.orchestration.tasks.refresh_period` | `validate_period` then `aggregate_period` for the period (the same functions as `readiness_period_pipeline`), under the period's lock. A failed batch-level quality check fails that period only, without retries; a province over its quarantine share is held back (its new reports wait, the others publish, a `held_back` alert is posted) without failing the period. |
 | `record_run` | `readiness.orchestration.run_health.record_airflow_run` | Teardown: this run's row in `ops_pipeline_runs`. |
 
 **Schedule**: `[Asset("bronze_report_events")]`, `catchup=False`, `max_active_runs=1`.

@@ -20,43 +20,149 @@ def _as_of(text: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+# At most this many warnings are printed one per line (then how many more).
+PUBLISH_WARNINGS_SHOWN = 20
+SAFE_RESEND = "resending is safe: each report keeps its event id and the platform drops the copies it already has"
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _error(text: str) -> None:
+    print(f"error: {_one_line(text)}", file=sys.stderr)
+
+
+def _quiet_kafka_logs() -> None:
+    """kafka-python logs each failed request (with tracebacks) when the broker goes; the command
+    reports the outcome itself."""
+    import logging
+
+    kafka_log = logging.getLogger("kafka")
+    kafka_log.addHandler(logging.NullHandler())
+    kafka_log.propagate = False
+
+
+def _publish_warnings(args: argparse.Namespace, located: list) -> bool:
+    """Print what the quality gate would quarantine; True if ``--strict`` refuses the file for it."""
+    from readiness.contracts.report_checks import report_warnings
+
+    warnings = report_warnings(located)
+    for line in warnings[:PUBLISH_WARNINGS_SHOWN]:
+        print(f"warning: {_one_line(line)}", file=sys.stderr)
+    if len(warnings) > PUBLISH_WARNINGS_SHOWN:
+        print(f"warning: {args.file}: and {len(warnings) - PUBLISH_WARNINGS_SHOWN} more warnings", file=sys.stderr)
+    if warnings and args.strict:
+        _error(f"{args.file}: {len(warnings)} warnings and --strict: nothing was sent")
+        return True
+    return False
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
-    from readiness.contracts.producer import ReportProducer
-    from readiness.contracts.report_files import ReportFileError, read_reports
+    from readiness.contracts.report_files import ReportFileError, read_located, select_events
 
+    _quiet_kafka_logs()
+    path = Path(args.file)
     try:
-        reports = read_reports(Path(args.file))
+        located = read_located(path)
+        if args.only_ids:
+            located = select_events(located, Path(args.only_ids), path.name)
+        if args.failed_out and path.exists() and Path(args.failed_out).resolve() == path.resolve():
+            raise ReportFileError(f"{args.failed_out}: --failed-out would overwrite the report file")
     except ReportFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
-    from kafka.errors import KafkaError
-
+    if _publish_warnings(args, located):
+        return 2
+    if not located:
+        print(f"nothing to send: {args.only_ids} lists no event ids")
+        return 0 if not args.failed_out or _write_ids(args.failed_out, []) else 1
+    from readiness.contracts.encoding import InvalidEventError
+    from readiness.contracts.report_checks import NonFiniteNumberError
     from readiness.contracts.signing import SigningError
     from readiness.ops.kafka_client import CredentialsError
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except (ValueError, OSError) as exc:  # a READINESS_* variable of the wrong type, a secret file missing
+        _error(f"the settings (READINESS_* variables): {exc}")
+        return 2
+    try:
+        result = _publish(settings, [item.report for item in located])
+    except (SigningError, CredentialsError, NonFiniteNumberError, InvalidEventError) as exc:  # nothing was sent
+        _error(f"{args.file}: {exc}")
+        return 2
+    except OSError as exc:  # the CA certificate (READINESS_KAFKA_CA_FILE) cannot be read: nothing was sent
+        _error(f"{args.file}: nothing was sent: {exc.strerror or exc} (is the CA certificate {settings.ca_file} "
+               "readable?)")
+        return 2
+    except KeyboardInterrupt:
+        _error(f"interrupted: some of {args.file}'s events may have been sent; {SAFE_RESEND}")
+        return 130
+    return _report_publish(result, args.file, args.failed_out)
+
+
+def _publish(settings, reports: list[dict]):
+    """Send the reports; a broker that cannot be reached is a result with none acknowledged.
+
+    Raises ``SigningError``, ``CredentialsError`` or ``NonFiniteNumberError`` before anything is sent.
+    """
+    from kafka.errors import KafkaError
+
+    from readiness.contracts.producer import PublishResult, ReportProducer, failure_reason
+
     with ReportProducer(settings) as producer:
         try:
             producer.prepare(r["province_code"] for r in reports)
-        except (SigningError, CredentialsError) as exc:  # nothing was sent
-            print(f"error: {args.file}: {exc}", file=sys.stderr)
-            return 2
         except KafkaError as exc:  # no broker answered: nothing was sent
-            print(f"error: 0 of {len(reports)} events were acknowledged by Kafka: cannot connect to "
-                  f"{settings.kafka_bootstrap} ({type(exc).__name__})", file=sys.stderr)
-            return 1
-        result = producer.publish_reports(reports)
-    return _report_publish(result)
+            return PublishResult.none_acknowledged(
+                [r["event_id"] for r in reports],
+                f"cannot connect to {settings.kafka_bootstrap} ({failure_reason(exc).split(':')[0]})")
+        return producer.publish_reports(reports)
 
 
-def _report_publish(result) -> int:
-    if result.not_acknowledged:
-        print(f"error: {result.not_acknowledged} of {result.sent} events were not acknowledged by Kafka", file=sys.stderr)
-        for failure in result.failures[:10]:
-            print(f"  {failure}", file=sys.stderr)
-        return 1
-    print(f"published {result.acknowledged} events, all acknowledged")
-    return 0
+def _write_ids(path: str, ids: list[str]) -> bool:
+    try:
+        Path(path).write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+        return True
+    except OSError as exc:
+        _error(f"{path}: cannot write the event ids not acknowledged: {exc.strerror or exc}")
+        return False
+
+
+def _reasons(failures: list[str]) -> str:
+    """The three commonest kinds of failure, each with its count and its first message."""
+    from collections import Counter
+
+    kind_of = {reason: reason.split(":")[0] for reason in failures}  # "KafkaTimeoutError: ..." -> its error
+    counts = Counter(kind_of[reason] for reason in failures)
+    first = {kind_of[reason]: reason for reason in reversed(failures)}
+    return "; ".join(f"{n} x {first[kind]}" if n > 1 else first[kind] for kind, n in counts.most_common(3))
+
+
+def _report_publish(result, file: str | None = None, failed_out: str | None = None) -> int:
+    """Print the outcome: all acknowledged (exit 0), or how many were and which events to resend (exit 1).
+
+    The ids go to ``failed_out`` when given (written on every run, empty when all were acknowledged,
+    so it always describes the last run), else one per line on stderr.
+    """
+    written = bool(failed_out) and _write_ids(failed_out, result.failed_ids)
+    if not result.not_acknowledged:
+        print(f"published {result.acknowledged} events, all acknowledged")
+        return 0
+    _error(f"{result.acknowledged} of {result.sent} events were acknowledged by Kafka, {result.not_acknowledged} "
+           f"were not: {_reasons(result.failures)}")
+    if written and file:
+        print(f"the {len(result.failed_ids)} event ids not acknowledged are in {failed_out}; send them again with: "
+              f"readiness publish {file} --only-ids {failed_out}", file=sys.stderr)
+    elif result.failed_ids:
+        resend = f"readiness publish {file} --failed-out FILE writes them to a file for --only-ids" if file else ""
+        print(f"event ids not acknowledged{f' ({resend})' if resend else ''}:", file=sys.stderr)
+        for event_id in result.failed_ids:
+            print(f"  {event_id}", file=sys.stderr)
+    if file:
+        print(SAFE_RESEND, file=sys.stderr)
+    return 1
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -100,15 +206,12 @@ def cmd_latest_period(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from readiness.pipeline.aggregate import aggregate_period
-    from readiness.pipeline.ingest import ingest_reports
-    from readiness.pipeline.validate import validate_period
+    from readiness.orchestration.tasks import refresh_period, run_ingest
 
-    settings = load_settings()
-    print(json.dumps({"ingest": ingest_reports(settings)}))
+    settings = load_settings()  # the DAGs' task bodies: the same locks, hold-back alerts and counts
+    print(json.dumps({"ingest": run_ingest(settings)}, default=str))
     for period_id in args.periods:
-        print(json.dumps({"period": period_id, "validate": validate_period(settings, period_id),
-                          "aggregate": aggregate_period(settings, period_id)}))
+        print(json.dumps(refresh_period(settings, period_id), default=str))
     return 0
 
 
@@ -203,8 +306,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="readiness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("publish", help="validate a province's report file (CSV or JSON) and send it to Kafka")
-    p.add_argument("file")
+    p = sub.add_parser("publish", help="validate a province's report file (CSV or JSON) and send it to Kafka",
+                       description="Exit 0: every event acknowledged. 1: Kafka did not acknowledge some (they are "
+                                   "listed; resending is safe). 2: the file was refused, nothing was sent.")
+    p.add_argument("file", help=".csv/.tsv (one row per value) or .json/.jsonl (report objects)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse the file (exit 2, nothing sent) if it has values the quality gate would quarantine")
+    p.add_argument("--failed-out", metavar="PATH",
+                   help="write the ids of the events not acknowledged here, one per line (empty if all were)")
+    p.add_argument("--only-ids", metavar="PATH",
+                   help="send only the reports of FILE whose event ids PATH lists (a --failed-out file)")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("simulate", help="publish realistic reports for all provinces over several periods")

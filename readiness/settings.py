@@ -72,8 +72,13 @@ class Settings:
     kafka_ca_file: str = ""
     # Passwords of the principals this machine may act as (one file each, mode 0600); empty: <var_dir>/secrets/kafka.
     kafka_credentials_dir: str = ""
+    # How long `readiness publish` (and the producer) waits for Kafka to acknowledge its events before
+    # it lists the ones not acknowledged and gives up: the bound on a publish with the broker gone.
+    publish_timeout_s: float = 30.0
     # How long reports stay on the topic (the ministry's re-read window for bronze).
     topic_retention_ms: int = 90 * 24 * 3600 * 1000
+    # Most Kafka offsets one ingest micro-batch reads (a backlog is ingested in batches of this size).
+    ingest_max_offsets_per_batch: int = 200_000
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = 4
@@ -92,6 +97,8 @@ class Settings:
     sql_port: int = 10000
     # Airflow metadata database (SQLAlchemy URL with its password); empty: SQLite under airflow_home.
     airflow_db_url: Secret = Secret()
+    # Fault tests only: the named point at which a job kills itself (readiness.ops.faults); empty everywhere else.
+    fault_point: str = ""
 
     @property
     def lake_dir(self) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -11,13 +10,7 @@ from readiness.dev.kafka_broker import LocalKafka
 from readiness.dev.provision import shared_deployment_files
 from readiness.ops.topics import ensure_topics
 from readiness.settings import Settings, load_settings
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now (the OS picks it for a port-0 bind)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from support.ports import free_port
 
 
 @pytest.fixture(scope="session")

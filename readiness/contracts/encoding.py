@@ -4,8 +4,10 @@ A message is ``C3 01`` + the writer schema's 8-byte CRC-64-AVRO fingerprint (lit
 Avro specification writes it) + the Avro binary body. The fingerprint names the exact writer schema,
 so a reader looks it up among every schema file kept in ``schemas/`` (current versions at the top,
 earlier versions under ``schemas/history/``) and resolves it to the current schema of the same record
-name. Anything that cannot be decoded raises :class:`EventDecodeError` with a reason; the consumer
-dead-letters the message and carries on.
+name. Anything that cannot be decoded raises :class:`EventDecodeError` with a reason (an unknown
+fingerprint, a writer whose record has no current version, a body that does not decode); the
+consumer dead-letters the message and carries on. That every pair of versions resolves both ways is
+checked by :mod:`readiness.contracts.compatibility`; ``schemas/README.md`` says how a version is published.
 """
 from __future__ import annotations
 
@@ -75,12 +77,13 @@ class SchemaRegistry:
         self.directory = directory
         self._by_fingerprint: dict[bytes, RegisteredSchema] = {}
         self._current: dict[str, RegisteredSchema] = {}
-        for path in sorted(directory.glob("*.avsc")):
+        current, history = schema_paths(directory)
+        for path in current:
             entry = self._register(path)
             if entry.full_name in self._current:
                 raise ValueError(f"two current schemas named {entry.full_name}: {path}")
             self._current[entry.full_name] = entry
-        for path in sorted(directory.glob("history/**/*.avsc")):
+        for path in history:
             self._register(path)
 
     def _register(self, path: Path) -> RegisteredSchema:
@@ -98,6 +101,21 @@ class SchemaRegistry:
         except KeyError:
             raise KeyError(f"no current schema named {full_name} in {self.directory}") from None
 
+    def reader_for(self, writer: RegisteredSchema) -> RegisteredSchema:
+        """The current schema a message written with ``writer`` is read as.
+
+        A history version whose record has no current version (its current file removed or renamed)
+        is a decode error, so the message is dead-lettered instead of stopping the consumer.
+        """
+        try:
+            return self._current[writer.full_name]
+        except KeyError:
+            raise EventDecodeError(
+                "no_reader_schema",
+                f"writer schema {writer.path.name} ({writer.fingerprint.hex()}) is a version of "
+                f"{writer.full_name}, which has no current schema in {self.directory}",
+            ) from None
+
     def writer(self, fp: bytes) -> RegisteredSchema:
         try:
             return self._by_fingerprint[fp]
@@ -110,6 +128,11 @@ class SchemaRegistry:
     @property
     def fingerprints(self) -> list[bytes]:
         return list(self._by_fingerprint)
+
+
+def schema_paths(directory: Path = SCHEMAS_DIR) -> tuple[list[Path], list[Path]]:
+    """(current version files, history files) of a registry directory, each sorted by path."""
+    return sorted(directory.glob("*.avsc")), sorted(directory.glob("history/**/*.avsc"))
 
 
 def _full_name(raw: dict[str, Any]) -> str:
@@ -167,7 +190,7 @@ def decode(message: bytes | None, registry: SchemaRegistry | None = None) -> tup
     if len(message) < HEADER_LENGTH:
         raise EventDecodeError("truncated", f"header needs {HEADER_LENGTH} bytes, message has {len(message)}")
     writer = registry.writer(bytes(message[2:HEADER_LENGTH]))
-    reader = registry.current(writer.full_name)
+    reader = registry.reader_for(writer)
     body = io.BytesIO(message[HEADER_LENGTH:])
     try:
         record = fastavro.schemaless_reader(body, writer.parsed, reader.parsed)

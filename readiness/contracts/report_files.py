@@ -1,22 +1,27 @@
-"""Reading a province's report from a CSV or JSON file into report-submission records.
+"""Reading a province's report file into report-submission records.
 
-JSON: one report object, or a list of them, shaped like the Avro record (``submitted_at`` as an ISO
-8601 time with a zone). CSV: one row per indicator value with the columns in ``CSV_COLUMNS``; rows of
-the same unit, report type, period and revision form one report. A report without an ``event_id``
-gets a name-based UUID derived from its identity, so sending the same file twice sends the same ids
-and the platform deduplicates them.
+Formats (by suffix): CSV (``.csv``, ``.tsv``; :mod:`readiness.contracts.report_csv`): one row per
+indicator value with the columns in ``CSV_COLUMNS``; rows of the same unit, report type, period and
+revision form one report. JSON (``.json``, ``.jsonl``; :mod:`readiness.contracts.report_json`): one
+report object or a list of them, or one object per line, shaped like the Avro record. Text is UTF-8,
+or UTF-16/32 with a byte-order mark (:mod:`readiness.contracts.file_text`).
 
-Every problem is raised as :class:`ReportFileError` naming the row (or report) and the field: a
-CSV report by the line of its first row, a JSON report by its position in the file.
+A report without an ``event_id`` gets a name-based UUID derived from its identity, so sending the
+same file twice sends the same ids and the platform drops the copies it already has; a given id is
+kept, in its canonical lower-case form.
+
+Every problem is one :class:`ReportFileError` line naming the file, where in it (a CSV report by
+the line of its row, a JSON report by its position or its JSON-lines line) and the field. Every
+string field is bounded by :data:`readiness.contracts.limits.STRING_LIMITS` and may hold no control
+character, and a report holds at most ``MAX_ITEMS["values"]`` values: nothing the ingest would
+dead-letter for its shape is sent.
 """
 from __future__ import annotations
 
-import codecs
-import csv
-import io
-import json
+import re
+import stat
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,58 +32,142 @@ from readiness.contracts.encoding import (
     check_record,
     default_registry,
 )
+from readiness.contracts.file_text import TextFileError, file_text
+from readiness.contracts.limits import MAX_ITEMS, STRING_LIMITS
+from readiness.contracts.report_checks import Located
+from readiness.contracts.report_csv import CSV_COLUMNS, REQUIRED_CSV, from_csv
+from readiness.contracts.report_fields import YEARS, ReportFileError, clip
+from readiness.contracts.report_json import from_json, from_json_lines
 from readiness.domain.periods import PeriodError, parse_period
 
-CSV_COLUMNS = ("province_code", "unit_code", "unit_kind", "unit_name", "report_type", "period",
-               "indicator_code", "numerator", "denominator", "value", "value_unit", "revision",
-               "submitted_at", "source_system", "event_id")
-REQUIRED_CSV = ("province_code", "unit_code", "unit_kind", "report_type", "period", "indicator_code",
-                "submitted_at", "source_system")
-EVENT_NAMESPACE = uuid.UUID("6f1c2a3e-5b7d-4c1e-9a0f-2d4b8e6c0a11")
+__all__ = ["CSV_COLUMNS", "REQUIRED_CSV", "Located", "ReportFileError", "read_located", "read_reports",
+           "select_events"]
 
-
-class ReportFileError(ValueError):
-    pass
+PARSERS: dict[str, Callable[[str, str], list[Located]]] = {
+    ".csv": from_csv, ".tsv": from_csv, ".json": from_json, ".jsonl": from_json_lines}
+# How each contract field is called in a CSV file (the JSON names are the contract's, values' fields bare).
+CSV_NAMES = {"reporting_unit.code": "unit_code", "reporting_unit.name": "unit_name",
+             "values.indicator_code": "indicator_code", "values.unit": "value_unit"}
+JSON_NAMES = {"values.indicator_code": "indicator_code", "values.unit": "unit"}
+PROVINCE_CODE = re.compile(r"[0-9]{2}")
+# Control characters (C0, DEL, C1) and lone surrogates (JSON "\ud800"), which no UTF-8 writer accepts.
+FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def read_reports(path: Path) -> list[dict[str, Any]]:
     """Parse and validate every report in ``path``; raise on the first bad field."""
-    if not path.exists():
-        raise ReportFileError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix not in (".json", ".csv"):
-        raise ReportFileError(f"{path}: expected a .csv or .json file")
-    text = _read_text(path)
-    located = _from_json(path.name, text) if suffix == ".json" else _from_csv(path.name, text)
+    return [item.report for item in read_located(path)]
+
+
+def read_located(path: Path) -> list[Located]:
+    """The reports of ``path``, validated, with where each report and each value is in the file."""
+    parse = _parser(path)
+    try:
+        text = file_text(path.name, _read_bytes(path))
+    except TextFileError as exc:
+        raise ReportFileError(str(exc)) from None
+    if not text.strip():
+        raise ReportFileError(f"{path.name}: the file is empty")
+    located = parse(path.name, text)
     if not located:
         raise ReportFileError(f"{path}: no reports in the file")
     schema = default_registry().current(REPORT_SUBMISSION)
-    for where, report in located:
+    names = CSV_NAMES if parse is from_csv else JSON_NAMES
+    first_of: dict[str, str] = {}
+    for item in located:
+        _check_shape(item, names)
         try:
-            check_record(report, schema)
+            check_record(item.report, schema)
         except InvalidEventError as exc:
-            raise ReportFileError(f"{where}: {exc}") from None
-        _check_semantics(report, where)
-    return [report for _, report in located]
+            raise ReportFileError(f"{item.where}: {clip(str(exc))}") from None
+        _check_semantics(item.report, item.where)
+        event_id = item.report["event_id"]
+        if event_id in first_of:
+            raise ReportFileError(f"{item.where}: field 'event_id': {event_id} is also the id of {first_of[event_id]} "
+                                  "(one id per report; a correction needs a higher revision)")
+        first_of[event_id] = item.where
+    return located
 
 
-def _read_text(path: Path) -> str:
-    """The file as text: UTF-8 (a byte-order mark is dropped); an undecodable byte is named by its line."""
+def select_events(located: list[Located], ids_file: Path, report_file: str) -> list[Located]:
+    """The reports whose event ids ``ids_file`` lists (one per line, as ``readiness publish
+    --failed-out`` writes them; blank lines and ``#`` comments skipped), in file order.
+
+    An id that is not in the report file is an error: the list belongs to another file.
+    """
     try:
-        data = path.read_bytes()
+        text = file_text(ids_file.name, _read_bytes(ids_file))
+    except TextFileError as exc:
+        raise ReportFileError(str(exc)) from None
+    by_id = {item.report["event_id"]: item for item in located}
+    wanted: set[str] = set()
+    for n, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            event_id = str(uuid.UUID(line))
+        except ValueError:
+            raise ReportFileError(f"{ids_file.name} line {n}: {clip(repr(line), 60)} is not an event id") from None
+        if event_id not in by_id:
+            raise ReportFileError(f"{ids_file.name} line {n}: event id {event_id} is not in {report_file}")
+        wanted.add(event_id)
+    return [item for item in located if item.report["event_id"] in wanted]
+
+
+def _parser(path: Path) -> Callable[[str, str], list[Located]]:
+    if not path.exists() and not path.is_symlink():
+        raise ReportFileError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in PARSERS:
+        raise ReportFileError(f"{path}: expected a .csv or .json file (or .tsv, .jsonl)")
+    return PARSERS[suffix]
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ReportFileError(f"{path}: is a directory, not a report file")
+        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
+            raise ReportFileError(f"{path}: is not a regular file")
+        return path.read_bytes()
     except OSError as exc:
         raise ReportFileError(f"{path}: cannot be read: {exc.strerror or exc}") from None
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ReportFileError(f"{path.name} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
-                              "save the file as UTF-8") from None
-    if not text.strip():
-        raise ReportFileError(f"{path.name}: the file is empty")
-    return text
+
+
+def _strings(report: dict[str, Any]) -> Iterator[tuple[str, int | None, object]]:
+    """(contract field, value index or None, value) of every string field of a report."""
+    for name in ("event_id", "province_code", "period", "source_system"):
+        yield name, None, report.get(name)
+    unit = report.get("reporting_unit")
+    if isinstance(unit, dict):
+        for name in ("code", "name"):
+            yield f"reporting_unit.{name}", None, unit.get(name)
+    values = report.get("values")
+    for i, value in enumerate(values if isinstance(values, list) else []):
+        if isinstance(value, dict):
+            for name in ("indicator_code", "unit"):
+                yield f"values.{name}", i, value.get(name)
+
+
+def _check_shape(item: Located, names: dict[str, str]) -> None:
+    """The contract's bounds: how many values, how long each string, no control characters."""
+    values = item.report.get("values")
+    if isinstance(values, list) and len(values) > MAX_ITEMS["values"]:
+        raise ReportFileError(f"{item.where}: field 'values': {len(values)} values in one report, "
+                              f"at most {MAX_ITEMS['values']}")
+    for field, index, text in _strings(item.report):
+        if not isinstance(text, str):
+            continue  # missing or of the wrong type: the schema check names it
+        where = item.where if index is None else item.value_where[index]
+        name = names.get(field, field)
+        if len(text) > STRING_LIMITS[field]:
+            raise ReportFileError(f"{where}: field {name!r}: {len(text):,} characters, at most {STRING_LIMITS[field]}")
+        bad = FORBIDDEN.search(text)
+        if bad:
+            raise ReportFileError(f"{where}: field {name!r}: contains the control character {bad[0]!r} "
+                                  f"at position {bad.start() + 1}")
 
 
 def _check_semantics(report: dict[str, Any], where: str) -> None:
@@ -86,119 +175,10 @@ def _check_semantics(report: dict[str, Any], where: str) -> None:
         period = parse_period(report["period"])
     except PeriodError as exc:
         raise ReportFileError(f"{where}: field 'period': {exc}") from None
+    if period.year not in YEARS:
+        raise ReportFileError(f"{where}: field 'period': year {period.year} is outside {YEARS[0]}-{YEARS[-1]}")
     if REPORT_TYPE_TO_AVRO[period.report_type] != report["report_type"]:
         raise ReportFileError(f"{where}: field 'report_type': {report['report_type']} does not match period {period.id}")
-    if len(report["province_code"]) != 2 or not report["province_code"].isdigit():
-        raise ReportFileError(f"{where}: field 'province_code': {report['province_code']!r} is not a 2-digit code")
-    try:
-        uuid.UUID(report["event_id"])
-    except ValueError:
-        raise ReportFileError(f"{where}: field 'event_id': {report['event_id']!r} is not a UUID") from None
-
-
-def _parse_time(text: str, where: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (TypeError, ValueError):
-        raise ReportFileError(f"{where}: field 'submitted_at': {text!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise ReportFileError(f"{where}: field 'submitted_at': {text!r} has no time zone (use Z or +07:00)")
-    return moment.astimezone(timezone.utc)
-
-
-def _event_id(report: dict[str, Any]) -> str:
-    # str(): a field of the wrong type still gets an id here and is then named by the schema check.
-    identity = "|".join(str(part) for part in (report["province_code"], report["reporting_unit"]["code"],
-                                               report["report_type"], report["period"], report["revision"]))
-    return str(uuid.uuid5(EVENT_NAMESPACE, identity))
-
-
-def _from_json(name: str, text: str) -> list[tuple[str, dict[str, Any]]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportFileError(f"{name}: not valid JSON: {exc}") from None
-    if not isinstance(data, (dict, list)):
-        raise ReportFileError(f"{name}: expected a report object or a list of them, found {type(data).__name__}")
-    items = data if isinstance(data, list) else [data]
-    reports = []
-    for n, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            raise ReportFileError(f"{name} report {n}: expected an object, found {type(item).__name__}")
-        report = dict(item)
-        report.setdefault("revision", 0)
-        if "submitted_at" in report and isinstance(report["submitted_at"], str):
-            report["submitted_at"] = _parse_time(report["submitted_at"], f"{name} report {n}")
-        if isinstance(report.get("reporting_unit"), dict):
-            report["reporting_unit"] = {"name": None, **report["reporting_unit"]}
-        values = report.get("values", [])
-        if isinstance(values, list):  # anything else is named by the schema check
-            report["values"] = [{"numerator": None, "denominator": None, "value": None, "unit": None, **v}
-                                if isinstance(v, dict) else v for v in values]
-        if not report.get("event_id"):
-            unit = report.get("reporting_unit")
-            if "reporting_unit" in report and not isinstance(unit, dict):
-                raise ReportFileError(f"{name} report {n}: field 'reporting_unit': expected an object with code "
-                                      f"and kind, found {type(unit).__name__}")
-            try:
-                report["event_id"] = _event_id(report)
-            except KeyError as exc:
-                raise ReportFileError(f"{name} report {n}: missing field {exc.args[0]!r}") from None
-        unit = report.get("reporting_unit")
-        code = unit.get("code", "?") if isinstance(unit, dict) else "?"
-        reports.append((f"{name} report {n} ({code} {report.get('period', '?')})", report))
-    return reports
-
-
-def _number(row: dict[str, str], column: str, where: str) -> float | None:
-    text = (row.get(column) or "").strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ReportFileError(f"{where}: field {column!r}: {text!r} is not a number") from None
-
-
-def _from_csv(name: str, text: str) -> list[tuple[str, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    missing = [c for c in REQUIRED_CSV if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ReportFileError(f"{name}: missing columns {missing}; expected {list(CSV_COLUMNS)}")
-    reports: dict[tuple, tuple[str, dict[str, Any]]] = {}
-    for row in reader:
-        # The reader's own line count: blank lines it skips still count, as in an editor.
-        where = f"{name} line {reader.line_num}"
-        for column in REQUIRED_CSV:
-            if not (row.get(column) or "").strip():
-                raise ReportFileError(f"{where}: field {column!r} is empty")
-        revision_text = (row.get("revision") or "0").strip()
-        if not revision_text.isdigit():
-            raise ReportFileError(f"{where}: field 'revision': {revision_text!r} is not a whole number")
-        report_type = row["report_type"].strip().upper()
-        key = (row["province_code"].strip(), row["unit_code"].strip(), report_type, row["period"].strip(),
-               int(revision_text))
-        if key not in reports:
-            report = {
-                "event_id": (row.get("event_id") or "").strip(),
-                "province_code": key[0],
-                "reporting_unit": {"code": key[1], "kind": row["unit_kind"].strip().upper(),
-                                   "name": (row.get("unit_name") or "").strip() or None},
-                "report_type": report_type,
-                "period": key[3],
-                "values": [],
-                "revision": key[4],
-                "submitted_at": _parse_time(row["submitted_at"].strip(), where),
-                "source_system": row["source_system"].strip(),
-            }
-            report["event_id"] = report["event_id"] or _event_id(report)
-            # A report's own fields come from its first row, so the schema check names that line.
-            reports[key] = (where, report)
-        reports[key][1]["values"].append({
-            "indicator_code": row["indicator_code"].strip(),
-            "numerator": _number(row, "numerator", where),
-            "denominator": _number(row, "denominator", where),
-            "value": _number(row, "value", where),
-            "unit": (row.get("value_unit") or "").strip() or None,
-        })
-    return list(reports.values())
+    if not PROVINCE_CODE.fullmatch(report["province_code"]):
+        raise ReportFileError(f"{where}: field 'province_code': {clip(repr(report['province_code']))} is not a "
+                              "2-digit code")

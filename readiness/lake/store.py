@@ -51,16 +51,48 @@ def overwrite_partition(df: DataFrame, settings: Settings, name: str, column: st
        .save(settings.table_path(name)))
 
 
-def append_once(df: DataFrame, settings: Settings, name: str, app_id: str, batch_id: int,
-                partition_by: list[str] | None = None) -> None:
-    """Append idempotently: Delta skips a (app_id, batch_id) it has already committed, so a
-    streaming micro-batch retried after a failure is not written twice."""
-    writer = (df.write.format("delta").mode("append")
-              .option("txnAppId", app_id).option("txnVersion", batch_id)
-              .option("mergeSchema", "true"))  # bronze gains columns as the contract grows (headers, key id)
+def _write_new(df: DataFrame, path: str, partition_by: list[str] | None) -> None:
+    writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    writer.save(settings.table_path(name))
+    writer.save(path)
+
+
+def _last_metric(spark: SparkSession, path: str, metric: str) -> int:
+    operation = DeltaTable.forPath(spark, path).history(1).collect()[0]["operationMetrics"] or {}
+    return int(operation.get(metric, 0))
+
+
+def insert_new(df: DataFrame, settings: Settings, name: str, key: tuple[str, ...],
+               partition_by: list[str] | None = None) -> int:
+    """Insert the rows whose ``key`` the table does not hold yet (an insert-only MERGE) and return
+    how many Delta committed: the count of what was written, not of what was offered.
+
+    Rerunning the same rows inserts nothing, whatever produced them, so a retried or replayed
+    batch cannot double a row. The table gains columns as the contract grows (schema evolution).
+    The caller holds the table's writer lock (the ingest lock).
+    """
+    spark, path = df.sparkSession, settings.table_path(name)
+    if not exists(spark, settings, name):
+        _write_new(df, path, partition_by)  # a rerun after a crash here finds the table and merges
+        return _last_metric(spark, path, "numOutputRows")
+    if df.isEmpty():
+        return 0
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+    (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+     .whenNotMatchedInsertAll().withSchemaEvolution().execute())
+    return _last_metric(spark, path, "numTargetRowsInserted")
+
+
+def upsert_forward(df: DataFrame, settings: Settings, name: str, key: tuple[str, ...], column: str) -> None:
+    """Insert new keys and raise ``column`` where ``df`` holds a larger value; never lower it."""
+    spark, path = df.sparkSession, settings.table_path(name)
+    if not exists(spark, settings, name):
+        _write_new(df, path, None)
+        return
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+    (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+     .whenMatchedUpdateAll(condition=f"s.`{column}` > t.`{column}`").whenNotMatchedInsertAll().execute())
 
 
 def replace_partition(df: DataFrame, settings: Settings, name: str, column: str, value: str,

@@ -5,6 +5,8 @@ from __future__ import annotations
 BRONZE_REPORTS = "bronze_report_events"
 DEAD_LETTERS = "bronze_dead_letters"
 BRONZE_TARGETS = "bronze_target_plans"
+# The ingest's next offset per topic partition, recorded after each batch (see pipeline.source_positions).
+INGEST_POSITIONS = "bronze_ingest_positions"
 SILVER_VALUES = "silver_indicator_values"
 QUARANTINE = "silver_quarantine"
 WARNINGS = "silver_warnings"
@@ -17,6 +19,8 @@ GOLD_ATTAINMENT = "gold_target_attainment"
 FREEZES = "gold_period_freezes"
 # Run health: one row per pipeline run.
 OPS_RUNS = "ops_pipeline_runs"
+# One row per period: the gold versions of its last complete publication (written after all four).
+GOLD_PUBLICATIONS = "ops_gold_publications"
 
 BRONZE_PREFIX, SILVER_PREFIX, GOLD_PREFIX, OPS_PREFIX = "bronze_", "silver_", "gold_", "ops_"
 # The tables analysts read (the published layer; the freeze register is bookkeeping).

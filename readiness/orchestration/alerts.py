@@ -1,4 +1,5 @@
-"""Alerts to a webhook: failed tasks, units still missing after a due date, ingest silence.
+"""Alerts to a webhook: failed tasks, units still missing after a due date, ingest silence,
+provinces held back by the quality gate.
 
 Every alert is one JSON object POSTed to ``settings.webhook_url`` (``READINESS_WEBHOOK_URL``);
 with no URL configured the alert is only logged. A token, when the receiver wants one, is read
@@ -6,7 +7,7 @@ from the environment only (``READINESS_WEBHOOK_TOKEN``) and sent as ``Authorizat
 
 Payload (every kind)::
 
-    {"source": "readiness", "env": "local", "kind": "task_failed" | "late_data" | "ingest_silence",
+    {"source": "readiness", "env": "local", "kind": "task_failed" | "late_data" | "ingest_silence" | "held_back",
      "summary": "...", "sent_at": "2026-09-21T01:02:03+00:00", ...kind-specific fields}
 
 - ``task_failed`` (the DAGs' ``on_failure_callback``, after the last retry): ``dag_id``,
@@ -15,6 +16,9 @@ Payload (every kind)::
 - ``late_data`` (period close): ``period``, ``due_date``, ``units_missing``,
   ``missing_units`` (``{province: [unit, ...]}``), ``dag_id``, ``run_id``.
 - ``ingest_silence`` (ingest): ``last_event_at``, ``hours_silent``, ``threshold_hours``.
+- ``held_back`` (validation): ``period``, ``provinces`` (one entry per province over its quarantine
+  share: ``province_code``, ``events``, ``quarantined``, ``share``, ``max_share``,
+  ``events_held_back``), ``events_held_back``, ``dag_id``, ``run_id``.
 
 Posting never raises: an alert that cannot be delivered is logged, the pipeline carries on.
 This module is imported when the dag-processor parses the DAG files: standard library only.
@@ -235,3 +239,36 @@ def check_silence(settings: Settings, last_event_at: str | datetime | None, now:
         state_path.parent.mkdir(parents=True, exist_ok=True)
         state_path.write_text(json.dumps(state))
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# Provinces held back by the quality gate
+
+
+def held_back_alert(period_id: str, provinces: list[Mapping[str, Any]], dag_id: str | None = None,
+                    run_id: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    """The ``held_back`` payload: ``provinces`` as validation summarises them (``held_back_provinces``)."""
+    parts = [f"province {p['province_code']} ({p['quarantined']} of {p['events']} reports quarantined, "
+             f"{p['share']:.0%} > {p['max_share']:.0%})" for p in provinces]
+    held = sum(int(p["events_held_back"]) for p in provinces)
+    return build_alert(
+        "held_back",
+        f"{period_id}: {len(provinces)} province(s) held back by the quality gate, {held} accepted report(s) "
+        f"not published: " + "; ".join(parts),
+        settings,
+        period=period_id,
+        provinces=[dict(p) for p in provinces],
+        events_held_back=held,
+        dag_id=dag_id,
+        run_id=run_id,
+    )
+
+
+def alert_held_back(settings: Settings, result: Mapping[str, Any], dag_id: str | None = None,
+                    run_id: str | None = None) -> dict[str, Any] | None:
+    """One ``held_back`` alert for a validation result that held provinces back; what was sent, or None."""
+    provinces = list(result.get("held_back_provinces") or [])
+    if not provinces:
+        return None
+    payload = held_back_alert(str(result["period_id"]), provinces, dag_id, run_id, settings)
+    return {"provinces": [p["province_code"] for p in provinces], "delivered": post_alert(payload, settings)}

@@ -8,11 +8,21 @@ or rerun ``record_run`` task leaves one row):
 | ``run_id``, ``dag_id``, ``state`` | the Airflow run and its outcome (``failed`` if any task failed) |
 | ``periods`` | the periods the run worked on |
 | ``started_at``, ``ended_at``, ``duration_s`` | UTC; from the DAG run's start to the record |
-| ``events_in``, ``bronze_rows``, ``dead_letters`` | Kafka messages ingested by the run, and where they went |
-| ``events_validated``, ``events_accepted``, ``events_quarantined`` | bronze events validated, over all its periods |
+| ``events_in``, ``bronze_rows``, ``target_plans``, ``dead_letters``, ``already_in_bronze`` | Kafka messages ingested by the run, and where they went |
+| ``events_validated``, ``events_accepted``, ``events_quarantined``, ``events_held_back``, ``events_duplicate`` | bronze events validated, over all its periods, and what became of them |
 | ``consumer_lag`` | ``"<topic>:<partition>" -> messages`` not yet ingested when the run ended |
 | ``delta_versions`` | ``table -> version`` of each Delta table the run wrote |
 | ``task_states`` | ``task -> state`` of the run's other tasks |
+
+A row reconciles as the jobs' counts do::
+
+    events_in = bronze_rows + target_plans + dead_letters + already_in_bronze
+    events_validated = events_accepted + events_quarantined + events_held_back + events_duplicate
+
+(``already_in_bronze``: offsets read again after a checkpoint was set aside or a batch retried;
+``events_held_back``: accepted reports of a province over its quarantine share, waiting;
+``events_duplicate``: exact re-deliveries, dropped.) The table gains columns by schema evolution
+on the MERGE; rows written before a column existed read it as 0 (:func:`recent_runs`).
 
 The final task of each pipeline DAG (``record_run``, an Airflow teardown task, so it runs even
 when an upstream task failed and does not decide the run's state) calls
@@ -22,8 +32,8 @@ Consumer lag = the topics' end offsets (asked of Kafka) minus the offsets the in
 has committed (``<checkpoint_dir>/ingest_reports/offsets/<n>`` of the latest batch ``n`` that
 has a ``commits/<n>``).
 
-``readiness status`` (:func:`register` adds it to the CLI) prints the latest runs and the
-freshness of each province: when its last event reached bronze and its last accepted report
+``readiness status`` (:func:`register` adds it to the CLI) prints the latest runs (with a line of
+their counts as they reconcile, :func:`counts_text`) and the freshness of each province: when its last event reached bronze and its last accepted report
 reached silver.
 
 Spark and Delta are imported inside the functions that read or write the register, so the
@@ -57,12 +67,17 @@ INGEST_CHECKPOINT = "ingest_reports"
 OPS_COLUMNS = (
     "run_id string, dag_id string, state string, periods array<string>, "
     "started_at timestamp, ended_at timestamp, duration_s double, "
-    "events_in long, bronze_rows long, dead_letters long, "
-    "events_validated long, events_accepted long, events_quarantined long, "
+    "events_in long, bronze_rows long, target_plans long, dead_letters long, already_in_bronze long, "
+    "events_validated long, events_accepted long, events_quarantined long, events_held_back long, "
+    "events_duplicate long, "
     "consumer_lag map<string,long>, delta_versions map<string,long>, task_states map<string,string>"
 )
-COUNT_FIELDS = ("events_in", "bronze_rows", "dead_letters", "events_validated", "events_accepted",
-                "events_quarantined")
+INGEST_COUNTS = ("events_in", "bronze_rows", "target_plans", "dead_letters", "already_in_bronze")
+# What ``validate_period`` returns -> the row's column (its ``events_in`` is the row's ``events_validated``).
+VALIDATE_COUNTS = {"events_in": "events_validated", "events_accepted": "events_accepted",
+                   "events_quarantined": "events_quarantined", "events_held_back": "events_held_back",
+                   "events_duplicate": "events_duplicate"}
+COUNT_FIELDS = (*INGEST_COUNTS, *VALIDATE_COUNTS.values())
 _BATCH_FILE = re.compile(r"^[0-9]+$")
 
 
@@ -177,8 +192,9 @@ def _dicts(value: Any) -> Iterable[Mapping[str, Any]]:
 def summarise_run(xcoms: Mapping[str, Any]) -> dict[str, Any]:
     """Counts, periods and Delta versions of a run from its tasks' XComs (``task_id -> value``).
 
-    Ingest results (they have ``batches``) give ``events_in``, ``bronze_rows``, ``dead_letters``;
-    validation results (``events_accepted``) give validated, accepted and quarantined events;
+    Ingest results (they have ``batches``) give ``events_in``, ``bronze_rows``, ``target_plans``,
+    ``dead_letters`` and ``already_in_bronze``; validation results (``events_accepted``) give
+    validated, accepted, quarantined, held back and duplicate events (a count a result lacks is 0);
     ``period_id``/``periods`` give the periods; ``delta_versions`` are merged (highest version).
     """
     totals = dict.fromkeys(COUNT_FIELDS, 0)
@@ -190,12 +206,11 @@ def summarise_run(xcoms: Mapping[str, Any]) -> dict[str, Any]:
             continue
         for counts in _dicts(value):
             if "batches" in counts:
-                for key in ("events_in", "bronze_rows", "dead_letters"):
+                for key in INGEST_COUNTS:
                     totals[key] += int(counts.get(key) or 0)
             if "events_accepted" in counts:
-                totals["events_validated"] += int(counts.get("events_in") or 0)
-                totals["events_accepted"] += int(counts.get("events_accepted") or 0)
-                totals["events_quarantined"] += int(counts.get("events_quarantined") or 0)
+                for key, column in VALIDATE_COUNTS.items():
+                    totals[column] += int(counts.get(key) or 0)
             if counts.get("period_id"):
                 periods.add(str(counts["period_id"]))
             periods.update(counts.get("periods") or [])
@@ -234,7 +249,11 @@ def run_row(*, run_id: str, dag_id: str, started_at: datetime, ended_at: datetim
 
 
 def record_run(settings: Settings, row: Mapping[str, Any], attempts: int = 5) -> None:
-    """MERGE the row into ``ops_pipeline_runs`` on ``(dag_id, run_id)`` (created on first use)."""
+    """MERGE the row into ``ops_pipeline_runs`` on ``(dag_id, run_id)`` (created on first use).
+
+    A table written before a column existed gains it (schema evolution; its older rows hold null,
+    read as 0). A count the row lacks is written as 0.
+    """
     from delta.tables import DeltaTable
 
     from readiness.lake.spark import get_spark
@@ -242,7 +261,8 @@ def record_run(settings: Settings, row: Mapping[str, Any], attempts: int = 5) ->
 
     spark = get_spark(settings)
     columns = [c.strip().split(" ")[0] for c in OPS_COLUMNS.split(", ")]
-    frame = spark.createDataFrame([tuple(row[c] for c in columns)], OPS_COLUMNS)
+    frame = spark.createDataFrame([tuple(int(row.get(c) or 0) if c in COUNT_FIELDS else row[c] for c in columns)],
+                                  OPS_COLUMNS)
     path = settings.table_path(OPS_RUNS)
     for attempt in range(1, attempts + 1):
         try:
@@ -251,7 +271,7 @@ def record_run(settings: Settings, row: Mapping[str, Any], attempts: int = 5) ->
             else:
                 (DeltaTable.forPath(spark, path).alias("t")
                  .merge(frame.alias("s"), "t.dag_id = s.dag_id AND t.run_id = s.run_id")
-                 .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+                 .whenMatchedUpdateAll().whenNotMatchedInsertAll().withSchemaEvolution().execute())
             return
         except COMMIT_CONFLICTS:  # concurrent writers (two DAGs ending together): try again
             if attempt == attempts:
@@ -300,7 +320,10 @@ def _utc(micros: int | None) -> datetime | None:
 
 
 def recent_runs(settings: Settings, limit: int = 10, dag_id: str | None = None) -> list[dict[str, Any]]:
-    """The latest runs from ``ops_pipeline_runs``, newest first (empty if none recorded)."""
+    """The latest runs from ``ops_pipeline_runs``, newest first (empty if none recorded).
+
+    Every count of :data:`COUNT_FIELDS` is an int: 0 in a row written before its column existed.
+    """
     from pyspark.sql import functions as F
 
     from readiness.lake import store
@@ -312,6 +335,10 @@ def recent_runs(settings: Settings, limit: int = 10, dag_id: str | None = None) 
     df = store.read(spark, settings, OPS_RUNS)
     if dag_id:
         df = df.where(F.col("dag_id") == dag_id)
+    present = set(df.columns)
+    df = df.select(*[c for c in df.columns if c not in COUNT_FIELDS],
+                   *[(F.coalesce(F.col(c).cast("long"), F.lit(0)) if c in present else F.lit(0).cast("long")).alias(c)
+                     for c in COUNT_FIELDS])
     df = (df.withColumn("started_us", F.unix_micros("started_at")).withColumn("ended_us", F.unix_micros("ended_at"))
           .drop("started_at", "ended_at").orderBy(F.col("started_us").desc()).limit(limit))
     rows = []
@@ -402,7 +429,23 @@ def _lag_text(lag: Mapping[str, int]) -> str:
 
 RUN_COLUMNS = (Column("started", 16), Column("dag", 26), Column("state", 9), Column("periods", 16),
                Column("in", 6, True), Column("accepted", 8, True), Column("quarant.", 8, True),
-               Column("dead", 5, True), Column("lag", 5, True), Column("took", 6, True), Column("run id"))
+               Column("held", 5, True), Column("dup.", 5, True), Column("dead", 5, True), Column("lag", 5, True),
+               Column("took", 6, True), Column("run id"))
+
+
+def _count(row: Mapping[str, Any], key: str) -> int:
+    return int(row.get(key) or 0)
+
+
+def counts_text(row: Mapping[str, Any]) -> str:
+    """The row's counts as they reconcile: ingested = where they went; validated = what became of them."""
+    ingest = (f"ingested {_count(row, 'events_in')} = {_count(row, 'bronze_rows')} reports + "
+              f"{_count(row, 'target_plans')} plans + {_count(row, 'dead_letters')} dead + "
+              f"{_count(row, 'already_in_bronze')} already in bronze")
+    validate = (f"validated {_count(row, 'events_validated')} = {_count(row, 'events_accepted')} accepted + "
+                f"{_count(row, 'events_quarantined')} quarantined + {_count(row, 'events_held_back')} held back + "
+                f"{_count(row, 'events_duplicate')} duplicate")
+    return f"{ingest}; {validate}"
 
 
 def format_runs(rows: list[Mapping[str, Any]], tz: str = REPORTING_TIMEZONE) -> str:
@@ -414,13 +457,15 @@ def format_runs(rows: list[Mapping[str, Any]], tz: str = REPORTING_TIMEZONE) -> 
         lag = r.get("consumer_lag") or {}
         cells.append((_local(r.get("started_at"), zone), r["dag_id"], r["state"], ",".join(r.get("periods") or []) or "-",
                       str(r.get("events_in") or 0), str(r.get("events_accepted") or 0),
-                      str(r.get("events_quarantined") or 0), str(r.get("dead_letters") or 0),
+                      str(r.get("events_quarantined") or 0), str(r.get("events_held_back") or 0),
+                      str(r.get("events_duplicate") or 0), str(r.get("dead_letters") or 0),
                       str(sum(lag.values())) if lag else "-", f"{(r.get('duration_s') or 0):.0f}s", r["run_id"]))
     header, rule, *body = format_rows(RUN_COLUMNS, cells)
     lines = [f"Pipeline runs (ops_pipeline_runs, latest {len(rows)}; times {tz})", header, rule]
     for r, line in zip(rows, body):
         versions = " ".join(f"{t}@{v}" for t, v in sorted((r.get("delta_versions") or {}).items()))
         lines.append(line)
+        lines.append(f"{'':18}counts: {counts_text(r)}")
         lines.append(f"{'':18}lag per partition: {_lag_text(r.get('consumer_lag') or {})}")
         lines.append(f"{'':18}Delta versions written: {versions or 'none'}")
     return "\n".join(lines)

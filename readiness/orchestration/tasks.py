@@ -18,6 +18,7 @@ from readiness.lake import store
 from readiness.lake.log import tracking_versions
 from readiness.lake.spark import get_spark
 from readiness.lake.tables import BRONZE_REPORTS, DEAD_LETTERS, GOLD_COMPLETENESS, GOLD_INDEX
+from readiness.orchestration.alerts import alert_held_back
 from readiness.orchestration.calendar import changed_periods
 from readiness.orchestration.freezes import freeze_period, iso_utc, missing_units
 from readiness.orchestration.locks import lock, period_lock
@@ -62,10 +63,12 @@ def run_ingest(settings: Settings) -> dict[str, Any]:
 
 
 def validate(settings: Settings, period_id: str) -> dict[str, Any]:
-    """``validate_period`` under the period's lock; its counts plus ``period_id`` and ``delta_versions``."""
+    """``validate_period`` under the period's lock; its counts plus ``period_id``, ``delta_versions``
+    and ``held_back_alert`` (what was sent when provinces were held back, else None)."""
     with period_lock(settings, period_id), tracking_versions(settings) as change:
         counts = dict(validate_period(settings, period_id))
-    return {**counts, "period_id": period_id, "delta_versions": change.written}
+    result = {**counts, "period_id": period_id, "delta_versions": change.written}
+    return {**result, "held_back_alert": alert_held_back(settings, result)}
 
 
 def publish(settings: Settings, period_id: str) -> dict[str, Any]:

@@ -6,13 +6,27 @@
 - ``gold_reporting_completeness``: expected, received, on time, late and missing reports per province.
 - ``gold_target_attainment``: actual against each province's plan target for the period's year.
 
-Every table is overwritten for the period only, so rerunning a period leaves the same tables.
+Every table is overwritten for the period only, so rerunning a period leaves the same tables. The four
+tables are four Delta commits: a crash between them leaves a period partly republished, which the
+rerun completes. ``ops_gold_publications`` is written last, with the version of each gold table, so
+a reader can tell a complete publication from one in progress (and read the versions it names).
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, IntegerType, LongType, MapType, StringType, StructField, StructType
+from pyspark.sql.types import (
+    DoubleType,
+    IntegerType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from readiness.domain.bases import AS_REPORTED, BASES, DEFAULT_BASIS, RESTATED_2025, province_names_for
 from readiness.domain.periods import parse_period
@@ -26,9 +40,11 @@ from readiness.lake.tables import (
     GOLD_ATTAINMENT,
     GOLD_COMPLETENESS,
     GOLD_INDEX,
+    GOLD_PUBLICATIONS,
     GOLD_VALUES,
     SILVER_VALUES,
 )
+from readiness.ops.faults import fault_point
 from readiness.pipeline.reference_frames import catalogue_frame, province_map_frame
 from readiness.quality.gate import load_suite, run_suite
 from readiness.settings import PROJECT_ROOT, Settings
@@ -59,6 +75,12 @@ INDEX_SCHEMA = StructType([
     StructField("rank_change", IntegerType()),
     StructField("input_table", StringType()),
     StructField("input_version", LongType()),
+])
+PUBLICATION_SCHEMA = StructType([
+    StructField("period_id", StringType()),
+    StructField("silver_version", LongType()),
+    StructField("gold_versions", MapType(StringType(), LongType())),
+    StructField("published_at", TimestampType()),
 ])
 
 
@@ -140,14 +162,32 @@ def aggregate_period(settings: Settings, period_id: str) -> dict[str, int]:
 
     # Audit before publishing: a failed gold check raises here and no gold table changes.
     run_suite(index, load_suite(GOLD_SUITE), ("basis", "methodology_id", "province_code"))
-    for table, frame in ((GOLD_VALUES, values), (GOLD_INDEX, index), (GOLD_COMPLETENESS, completeness),
-                         (GOLD_ATTAINMENT, targets)):
-        store.replace_partition(frame, settings, table, "period_id", period_id)
+    tables = ((GOLD_VALUES, values), (GOLD_INDEX, index), (GOLD_COMPLETENESS, completeness), (GOLD_ATTAINMENT, targets))
+    written = {}
+    for table, frame in tables:
+        written[table] = store.replace_partition(frame, settings, table, "period_id", period_id)
+        fault_point(settings, f"aggregate:written:{table}")
+    _record_publication(spark, settings, period_id, silver_version, written)
     counts = {"gold_values": values.count(), "index_rows": index.count(), "completeness_rows": completeness.count(),
               "target_rows": targets.count(), "silver_version": silver_version or 0}
     latest.unpersist()
     values.unpersist()
     return counts
+
+
+def _record_publication(spark: SparkSession, settings: Settings, period_id: str, silver_version: int | None,
+                        written: dict[str, bool]) -> None:
+    """Register the period's complete publication: for each gold table, the version that last wrote
+    the period (a table left unchanged keeps the version the previous publication named)."""
+    previous: dict[str, int] = {}
+    if store.exists(spark, settings, GOLD_PUBLICATIONS):
+        rows = store.read(spark, settings, GOLD_PUBLICATIONS).where(F.col("period_id") == period_id).collect()
+        previous = dict(rows[0]["gold_versions"]) if rows else {}
+    versions = {table: previous[table] if not changed and table in previous else store.version(spark, settings, table)
+                for table, changed in written.items()}
+    row = (period_id, silver_version, versions, datetime.now(timezone.utc))
+    store.replace_partition(spark.createDataFrame([row], PUBLICATION_SCHEMA), settings, GOLD_PUBLICATIONS,
+                            "period_id", period_id, lineage_columns=("published_at", "silver_version"))
 
 
 def ranking(settings: Settings, period_id: str, methodology_id: str = "ict-index",

@@ -1,13 +1,20 @@
 """Ingest: Kafka events -> ``bronze_report_events``, ``bronze_target_plans`` and ``bronze_dead_letters``.
 
 Structured Streaming with the Kafka source, a checkpoint and the ``availableNow`` trigger: each run
-reads exactly the offsets not yet committed, and each micro-batch is appended with Delta's idempotent
-writes (txnAppId/txnVersion), so an event is never lost or written twice, even after a crash between
-the Delta commit and the checkpoint. Every message's signature is checked before bronze
-(:mod:`readiness.transforms.signatures`); refused ones go to the dead letters with their reason.
+reads the offsets not yet consumed. Bronze is idempotent by source position, not by batch number
+(:mod:`readiness.pipeline.source_positions`): each table is written with an insert-only MERGE on
+(topic, partition, offset), then the batch's positions are recorded, so a crash at any point, a
+replayed batch or a lost checkpoint never loses or doubles an event. Every message's signature is
+checked before bronze (:mod:`readiness.transforms.signatures`) and every decoded record against the
+contract's bounds; refused ones go to the dead letters with their reason. The counts are what Delta
+committed: ``events_in`` (offsets read) = ``bronze_rows`` + ``target_plans`` + ``dead_letters`` +
+``already_in_bronze`` (offsets read again after a checkpoint was set aside or a batch retried).
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+from kafka import KafkaConsumer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -15,45 +22,77 @@ from readiness.contracts.signing import KeyRegistry
 from readiness.lake import store
 from readiness.lake.spark import get_spark
 from readiness.lake.tables import BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS
-from readiness.ops.kafka_client import PIPELINE, PIPELINE_GROUP_PREFIX, spark_kafka_options
+from readiness.ops.faults import fault_point
+from readiness.ops.kafka_client import PIPELINE, PIPELINE_GROUP_PREFIX, kafka_python_config, spark_kafka_options
+from readiness.pipeline.source_positions import (
+    SOURCE_KEY,
+    batch_positions,
+    lake_positions,
+    prepare_checkpoint,
+    record_positions,
+    starting_offsets,
+)
 from readiness.settings import Settings
 from readiness.transforms.decode import decode_messages, kafka_columns, split_decoded
 from readiness.transforms.signatures import verify_signatures
 
-MAX_OFFSETS_PER_BATCH = 200_000
+COUNTS = ("events_in", "bronze_rows", "target_plans", "dead_letters", "already_in_bronze", "batches")
 
 
-def ingest_reports(settings: Settings) -> dict[str, int]:
+def topic_partitions(settings: Settings, topics: list[str]) -> dict[str, list[int]]:
+    """The partition numbers of each topic, as the brokers report them."""
+    consumer = KafkaConsumer(**kafka_python_config(settings, PIPELINE), enable_auto_commit=False)
+    try:
+        return {t: sorted(consumer.partitions_for_topic(t) or []) for t in topics}
+    finally:
+        consumer.close()
+
+
+def ingest_reports(settings: Settings) -> dict[str, int | str]:
     spark = get_spark(settings)
     keys = KeyRegistry(settings.key_registry).snapshot()  # the registry as of this run, for the decoders
-    counts = {"events_in": 0, "bronze_rows": 0, "target_plans": 0, "dead_letters": 0, "batches": 0}
+    counts: dict[str, int | str] = dict.fromkeys(COUNTS, 0)
+    topics = [settings.topic_reports, settings.topic_targets]
+    checkpoint = settings.checkpoint_dir / "ingest_reports"
+    state = prepare_checkpoint(checkpoint)
+    counts["checkpoint"] = state.status
+    if state.problem:
+        counts["checkpoint_problem"] = state.problem
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         raw = kafka_columns(batch).persist()
         decoded = verify_signatures(decode_messages(raw, F.current_timestamp()), keys).persist()
         reports, targets, dead = split_decoded(decoded)
-        store.append_once(reports, settings, BRONZE_REPORTS, "readiness-ingest-bronze", batch_id, ["period_id"])
-        store.append_once(targets, settings, BRONZE_TARGETS, "readiness-ingest-targets", batch_id)
-        store.append_once(dead, settings, DEAD_LETTERS, "readiness-ingest-dead-letters", batch_id)
-        counts["events_in"] += raw.count()
-        counts["bronze_rows"] += reports.count()
-        counts["target_plans"] += targets.count()
-        counts["dead_letters"] += dead.count()
+        fault_point(settings, "ingest:batch_decoded")
+        written = {}
+        for name, frame, partition_by in ((BRONZE_REPORTS, reports, ["period_id"]), (BRONZE_TARGETS, targets, None),
+                                          (DEAD_LETTERS, dead, None)):
+            written[name] = store.insert_new(frame, settings, name, SOURCE_KEY, partition_by)
+            fault_point(settings, f"ingest:committed:{name}")
+        record_positions(batch_positions(raw), settings, datetime.now(timezone.utc))
+        fault_point(settings, "ingest:positions_recorded")
+        read = raw.count()
+        counts["events_in"] += read
+        counts["bronze_rows"] += written[BRONZE_REPORTS]
+        counts["target_plans"] += written[BRONZE_TARGETS]
+        counts["dead_letters"] += written[DEAD_LETTERS]
+        counts["already_in_bronze"] += read - sum(written.values())
         counts["batches"] += 1
         decoded.unpersist()
         raw.unpersist()
 
-    stream = (spark.readStream.format("kafka")
+    reader = (spark.readStream.format("kafka")
               .options(**spark_kafka_options(settings, PIPELINE))
               .option("groupIdPrefix", PIPELINE_GROUP_PREFIX)
               .option("includeHeaders", "true")
-              .option("subscribe", f"{settings.topic_reports},{settings.topic_targets}")
-              .option("startingOffsets", "earliest")
+              .option("subscribe", ",".join(topics))
               .option("failOnDataLoss", "true")
-              .option("maxOffsetsPerTrigger", MAX_OFFSETS_PER_BATCH)
-              .load())
-    query = (stream.writeStream.foreachBatch(write_batch)
-             .option("checkpointLocation", str(settings.checkpoint_dir / "ingest_reports"))
+              .option("maxOffsetsPerTrigger", settings.ingest_max_offsets_per_batch))
+    if state.status != "kept":  # a new checkpoint starts where the lake says, not at batch 0 of "earliest"
+        reader = reader.option("startingOffsets",
+                               starting_offsets(topic_partitions(settings, topics), lake_positions(spark, settings)))
+    query = (reader.load().writeStream.foreachBatch(write_batch)
+             .option("checkpointLocation", str(checkpoint))
              .trigger(availableNow=True)
              .start())
     query.awaitTermination()

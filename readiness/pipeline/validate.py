@@ -9,18 +9,30 @@ Write, audit, publish: the period's candidate rows are conformed and audited, an
 3. The cross-indicator validation rules (``data/validation_rules.json``) check each report.
 4. Outliers against each unit's own history are flagged as warnings.
 5. The gate policy (``data/gate_policy.json``) says what each failure does: quarantine the report,
-   warn, or fail the batch (also when too large a share of a province's reports is quarantined).
+   warn, or fail the batch; and how large a share of a province's reports may be quarantined
+   before the province is held back (``transforms.holdback``).
 
 A failed batch raises before anything is written, so neither silver nor gold changes. A report is
 the unit of acceptance: if any of its values fails a quarantine rule, the whole report is
 quarantined (one row per failure) until the province sends a higher revision, which supersedes it.
+An exact re-delivery of an event id (the same bytes) is dropped and counted apart; an event id
+reused for other content is quarantined as ``duplicate_event_id``.
 
-Every row written derives from the bronze snapshot read (its Delta version is in the run id), so
-rerunning a period over the same bronze data writes the same rows.
+A province over its quarantine share is held back, the others publish: its accepted reports not
+yet in silver wait (a ``held_back`` row with status ``held`` in ``silver_quarantine`` for each,
+with the province's counts and share), its rows already in silver for the period are carried over
+unchanged, and its quarantine rows are written as for any province. Per period::
+
+    events_in = events_accepted + events_quarantined + events_held_back + events_duplicate
+
+Every row written derives from the bronze snapshot read (its Delta version is in the run id) and,
+for a held province, from the silver rows already published, so rerunning a period over the same
+bronze data writes the same rows.
 """
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -32,6 +44,7 @@ from readiness.lake import store
 from readiness.lake.schemas import VALIDATION_RUN_SCHEMA
 from readiness.lake.spark import get_spark
 from readiness.lake.tables import BRONZE_REPORTS, QUARANTINE, SILVER_VALUES, VALIDATION_RUNS, WARNINGS
+from readiness.ops.faults import fault_point
 from readiness.pipeline.reference_frames import catalogue_frame
 from readiness.quality.data_docs import build_data_docs
 from readiness.quality.gate import (
@@ -51,7 +64,9 @@ from readiness.transforms.conform import (
     duplicate_quarantine_rows,
     explode_values,
     split_duplicate_events,
+    split_redeliveries,
 )
+from readiness.transforms.holdback import HELD_BACK, held_back_findings, hold_back, over_share, province_shares
 from readiness.transforms.outliers import outlier_warnings
 from readiness.transforms.rules import rule_violations
 
@@ -59,13 +74,15 @@ EXPECTATIONS = PROJECT_ROOT / "expectations"
 SILVER_SUITE = EXPECTATIONS / "silver_report_values.json"
 BRONZE_SUITE = EXPECTATIONS / "bronze_report_events.json"
 # Columns added only for the suite to check; silver keeps reported_value.
-RULE_ONLY_COLUMNS = ("numerator_limit", "valid_min", "valid_max", "unit_key", "period_opens_at")
+RULE_ONLY_COLUMNS = ("numerator_limit", "valid_min", "valid_max", "unit_key", "period_opens_at", "finite_numbers")
 # The declared time may run this far ahead of the broker's receipt (clock skew), or this far behind
 # it, before a report gets a warning (timeliness is judged on the receipt either way).
 CLOCK_SKEW = timedelta(minutes=5)
 DECLARED_MAX_AGE = timedelta(days=7)
 FINDING_COLUMNS = ["event_id", "province_code", "unit_code", "period_id", "indicator_code", "rule", "observed_value",
                    "expected", "severity"]
+# The silver_validation_runs row of exact re-deliveries (dropped, so without quarantine rows).
+EXACT_REDELIVERY = "exact_redelivery"
 
 
 def suite_parameters(period: Period) -> dict[str, list[str]]:
@@ -125,34 +142,43 @@ def history_frame(spark: SparkSession, settings: Settings, period: Period) -> Da
             .select("unit_code", "indicator_code", "report_type", "period_id", "reported_value"))
 
 
-def check_quarantine_share(events: DataFrame, quarantined_events: DataFrame, policy: GatePolicy) -> None:
-    """Fail the batch if too large a share of a province's reports is quarantined."""
-    totals = events.groupBy("province_code").agg(F.countDistinct("event_id").alias("events"))
-    bad = quarantined_events.groupBy("province_code").agg(F.countDistinct("event_id").alias("quarantined"))
-    shares = (totals.join(bad, "province_code", "left").fillna(0, ["quarantined"])
-              .withColumn("share", F.col("quarantined") / F.col("events"))
-              .where((F.col("events") >= policy.min_events_for_share) & (F.col("share") > policy.max_quarantined_share))
-              .orderBy("province_code").collect())
-    if shares:
-        detail = "; ".join(f"province {r.province_code}: {r.quarantined} of {r.events} reports" for r in shares)
-        raise QualityGateError(f"more than {policy.max_quarantined_share:.0%} of a province's reports quarantined "
-                               f"(gate policy): {detail}")
+def published_rows(spark: SparkSession, settings: Settings, period_id: str, provinces: list[str],
+                   like: DataFrame) -> DataFrame:
+    """The period's silver rows of ``provinces`` as published so far (none, with ``like``'s columns,
+    before the first publication or when no province is given)."""
+    if not provinces or not store.exists(spark, settings, SILVER_VALUES):
+        return like.limit(0)
+    return (store.read(spark, settings, SILVER_VALUES)
+            .where((F.col("period_id") == period_id) & F.col("province_code").isin(provinces)))
+
+
+def held_back_summary(over: DataFrame, waiting: DataFrame, max_share: float) -> list[dict[str, Any]]:
+    """Per province held back: its events, quarantined events, share, the limit and the reports held back."""
+    waiting_by = {r.province_code: int(r.n) for r in
+                  waiting.groupBy("province_code").agg(F.countDistinct("event_id").alias("n")).collect()}
+    return [{"province_code": r.province_code, "events": int(r.events), "quarantined": int(r.quarantined),
+             "share": round(float(r.share), 4), "max_share": max_share,
+             "events_held_back": waiting_by.get(r.province_code, 0)}
+            for r in over.orderBy("province_code").collect()]
 
 
 def with_status(findings: DataFrame, candidates: DataFrame, accepted: DataFrame) -> DataFrame:
-    """Add report_type, revision and status: ``superseded`` once an accepted report of the same unit
-    and period has a higher revision, ``resolved`` for a repeated delivery, else ``open``."""
+    """Add report_type, revision and status: ``held`` for a report held back with its province,
+    ``superseded`` once an accepted report of the same unit and period has a higher revision, else
+    ``open`` (also for an event id reused for other content: that report was not taken)."""
     events = candidates.select("event_id", "report_type", "revision").distinct()
     newest = (accepted.groupBy("province_code", "unit_code", "report_type", "period_id")
               .agg(F.max("revision").alias("_accepted_revision")))
     joined = (findings.join(events, "event_id", "left")
               .join(newest, ["province_code", "unit_code", "report_type", "period_id"], "left"))
-    status = (F.when(F.col("rule") == "duplicate_event_id", "resolved")
+    status = (F.when(F.col("rule") == HELD_BACK, "held")
               .when(F.col("_accepted_revision") > F.col("revision"), "superseded").otherwise("open"))
     return joined.withColumn("status", status).drop("_accepted_revision")
 
 
-def validate_period(settings: Settings, period_id: str) -> dict[str, int]:
+def validate_period(settings: Settings, period_id: str) -> dict[str, Any]:
+    """Validate the period's bronze snapshot into silver; the counts (see the module doc), and
+    ``held_back_provinces`` (:func:`held_back_summary`, empty when no province is held back)."""
     spark = get_spark(settings)
     period = parse_period(period_id)
     policy = load_policy()
@@ -164,6 +190,7 @@ def validate_period(settings: Settings, period_id: str) -> dict[str, int]:
             f"bronze@{bronze_version}")
 
     first, later = split_duplicate_events(bronze)
+    repeated, conflicting = split_redeliveries(first, later)
     opens_at = datetime.combine(period.window()[0], time(0), ZoneInfo(default_calendar().timezone))
     candidates = add_rule_columns(explode_values(first), catalogue_frame(spark), opens_at.isoformat()).persist()
     run_id = f"validate:{period_id}:bronze@{bronze_version}"
@@ -175,14 +202,20 @@ def validate_period(settings: Settings, period_id: str) -> dict[str, int]:
     suite_quarantine, suite_warnings = suite_findings(candidates, result, policy)
     rules_quarantine, rules_warnings = rule_findings(candidates, policy)
     failed = suite_quarantine.unionByName(rules_quarantine).persist()
-    check_quarantine_share(first, failed, policy)
 
     accepted = accepted_rows(candidates, failed).drop(*RULE_ONLY_COLUMNS).persist()
+    over = over_share(province_shares(first, failed), policy.max_quarantined_share,
+                      policy.min_events_for_share).persist()
+    held = [r.province_code for r in over.select("province_code").collect()]
+    to_publish, waiting = hold_back(accepted, published_rows(spark, settings, period_id, held, accepted), held)
+    waiting = waiting.persist()
+    held_rows = held_back_findings(waiting, over, policy.max_quarantined_share, policy.min_events_for_share)
     outliers = outlier_warnings(accepted, history_frame(spark, settings, period), policy.outlier_threshold,
                                 policy.outlier_min_history, policy.outlier_max_history)
-    duplicates = duplicate_quarantine_rows(later).withColumn("severity", F.lit("high")).select(*FINDING_COLUMNS)
+    duplicates = duplicate_quarantine_rows(conflicting).withColumn("severity", F.lit("high")).select(*FINDING_COLUMNS)
     stamp = [F.lit(run_id).alias("run_id"), F.lit(audited_at).cast("timestamp").alias("quarantined_at")]
-    quarantine = with_status(failed.unionByName(duplicates), candidates, accepted).select("*", *stamp).persist()
+    quarantine = with_status(failed.unionByName(duplicates).unionByName(held_rows.select(*FINDING_COLUMNS)),
+                             candidates, accepted).select("*", *stamp).persist()
     # On the accepted reports (a quarantined one already has its reason): declared far from received.
     accepted_events = first.join(accepted.select("event_id").distinct(), "event_id", "left_semi")
     clocks = clock_warnings(accepted_events, CLOCK_SKEW, DECLARED_MAX_AGE).select(*FINDING_COLUMNS)
@@ -190,29 +223,38 @@ def validate_period(settings: Settings, period_id: str) -> dict[str, int]:
                            candidates,
                            accepted).select("*", *stamp).withColumnRenamed("quarantined_at", "flagged_at").persist()
 
-    store.replace_partition(accepted, settings, SILVER_VALUES, "period_id", period_id)
+    store.replace_partition(to_publish, settings, SILVER_VALUES, "period_id", period_id)
+    fault_point(settings, f"validate:written:{SILVER_VALUES}")
     store.replace_partition(quarantine, settings, QUARANTINE, "period_id", period_id, lineage_columns=("run_id",))
+    fault_point(settings, f"validate:written:{QUARANTINE}")
     store.replace_partition(warnings, settings, WARNINGS, "period_id", period_id, lineage_columns=("run_id",))
+    fault_point(settings, f"validate:written:{WARNINGS}")
 
-    counts = {
+    events_held_back = waiting.select("event_id").distinct().count()
+    counts: dict[str, Any] = {
         "events_in": bronze.count(),
-        "events_accepted": accepted.select("event_id").distinct().count(),
-        # A repeated delivery shares its event id with an accepted one, so count deliveries.
-        "events_quarantined": failed.select("event_id").distinct().count() + later.count(),
+        # Accepted and published: a held province's reports already in silver stay published.
+        "events_accepted": accepted.select("event_id").distinct().count() - events_held_back,
+        # A reused event id shares it with an earlier delivery, so count deliveries.
+        "events_quarantined": failed.select("event_id").distinct().count() + conflicting.count(),
+        "events_held_back": events_held_back,
+        "events_duplicate": repeated.count(),
         "rows_in": candidates.count(),
         "quarantine_rows": quarantine.count(),
         "warnings": warnings.count(),
         "bronze_version": bronze_version,
+        "held_back_provinces": held_back_summary(over, waiting, policy.max_quarantined_share),
     }
     _write_summary(spark, settings, period_id, run_id, audited_at, result, quarantine, warnings, counts)
-    for frame in (bronze, candidates, failed, accepted, quarantine, warnings):
+    for frame in (bronze, candidates, failed, accepted, over, waiting, quarantine, warnings):
         frame.unpersist()
     return counts
 
 
 def _write_summary(spark: SparkSession, settings: Settings, period_id: str, run_id: str, audited_at: datetime,
-                   result: GateResult, quarantine: DataFrame, warnings: DataFrame, counts: dict[str, int]) -> None:
-    """One row per rule of the run: suite rules from GX's outcomes, the others from their findings."""
+                   result: GateResult, quarantine: DataFrame, warnings: DataFrame, counts: dict[str, Any]) -> None:
+    """One row per rule of the run: suite rules from GX's outcomes, the others from their findings
+    (``held_back`` with action ``hold``), and exact re-deliveries (``exact_redelivery``, ``drop``)."""
     totals = (counts["rows_in"], counts["events_in"], counts["events_accepted"], counts["events_quarantined"],
               counts["warnings"])
     rows = [(period_id, run_id, o.rule, o.level, o.severity, bool(o.success), int(o.unexpected_count or 0), *totals,
@@ -220,6 +262,10 @@ def _write_summary(spark: SparkSession, settings: Settings, period_id: str, run_
     suite_rules = {o.rule for o in result.outcomes}
     for frame, action in ((quarantine, "quarantine"), (warnings, "warn")):
         for r in frame.where(~F.col("rule").isin(list(suite_rules))).groupBy("rule").count().collect():
-            rows.append((period_id, run_id, r["rule"], "report", action, False, int(r["count"]), *totals, audited_at))
+            rows.append((period_id, run_id, r["rule"], "report", "hold" if r["rule"] == HELD_BACK else action, False,
+                         int(r["count"]), *totals, audited_at))
+    if counts["events_duplicate"]:
+        rows.append((period_id, run_id, EXACT_REDELIVERY, "report", "drop", False, counts["events_duplicate"], *totals,
+                     audited_at))
     runs = spark.createDataFrame(rows, VALIDATION_RUN_SCHEMA)
     store.replace_partition(runs, settings, VALIDATION_RUNS, "period_id", period_id)

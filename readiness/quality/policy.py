@@ -47,6 +47,8 @@ class GatePolicy:
     outlier_min_history: int
     outlier_max_history: int
     outlier_action: str
+    # A province with at least min_events_for_share reports, more than max_quarantined_share of them
+    # quarantined, is held back (its new reports are not published this run).
     max_quarantined_share: float
     min_events_for_share: int
 
@@ -63,7 +65,7 @@ def _check_action(action: str, where: str) -> str:
 def load_policy(path: Path = DATA_DIR / "gate_policy.json") -> GatePolicy:
     data = json.loads(path.read_text(encoding="utf-8"))
     try:
-        outliers, batch = data["outliers"], data["batch"]
+        outliers, province = data["outliers"], data["province"]
         return GatePolicy(
             suite_rule_actions={k: _check_action(v, f"{path}: suite_rule_actions") for k, v in data.get("suite_rule_actions", {}).items()},
             validation_rule_actions={k: _check_action(v, f"{path}: validation_rule_actions")
@@ -72,8 +74,8 @@ def load_policy(path: Path = DATA_DIR / "gate_policy.json") -> GatePolicy:
             outlier_min_history=int(outliers["min_history"]),
             outlier_max_history=int(outliers["max_history"]),
             outlier_action=_check_action(outliers["action"], f"{path}: outliers"),
-            max_quarantined_share=float(batch["max_quarantined_share_per_province"]),
-            min_events_for_share=int(batch["min_events_for_share"]),
+            max_quarantined_share=float(province["max_quarantined_share"]),
+            min_events_for_share=int(province["min_events_for_share"]),
         )
     except KeyError as exc:
         raise PolicyError(f"{path}: missing key {exc.args[0]!r}") from None

@@ -1,12 +1,17 @@
 """Bronze report events -> silver candidate rows, one per reported indicator value."""
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 EVENT_COLUMNS = ["event_id", "province_code", "unit_code", "unit_kind", "unit_name", "report_type",
                  "period_id", "revision", "submitted_at", "source_system", "topic", "partition", "offset",
                  "ingested_at"]
+# The reported numbers a value carries; each must be finite (or absent).
+NUMBER_FIELDS = ("numerator", "denominator", "value")
+FINITE = "finite"
 
 
 def split_duplicate_events(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -16,6 +21,20 @@ def split_duplicate_events(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
     first = ranked.where(F.col("_copy") == 1).drop("_copy")
     later = ranked.where(F.col("_copy") > 1).drop("_copy")
     return first, later
+
+
+def split_redeliveries(first: DataFrame, later: DataFrame, content: str = "raw_value") -> tuple[DataFrame, DataFrame]:
+    """(exact re-deliveries, conflicting re-uses) among the ``later`` deliveries of event ids in ``first``.
+
+    Exact: the same bytes (``content``) as the event id's first delivery, e.g. a province resending
+    a file after a broker failure; dropped and counted apart. Conflicting: the event id reused for
+    other content; quarantined (:func:`duplicate_quarantine_rows`).
+    """
+    original = first.select(F.col("event_id").alias("_first_event_id"), F.col(content).alias("_first_content"))
+    joined = later.join(original, later["event_id"].eqNullSafe(original["_first_event_id"]), "left")
+    exact = F.coalesce(F.col(content) == F.col("_first_content"), F.lit(False))
+    helpers = ("_first_event_id", "_first_content")
+    return joined.where(exact).drop(*helpers), joined.where(~exact).drop(*helpers)
 
 
 def explode_values(bronze: DataFrame) -> DataFrame:
@@ -33,7 +52,7 @@ def explode_values(bronze: DataFrame) -> DataFrame:
 
 
 def duplicate_quarantine_rows(later: DataFrame) -> DataFrame:
-    """Quarantine rows for repeated deliveries of an event id already seen."""
+    """Quarantine rows for deliveries that reuse an event id already seen (with other content)."""
     return later.select(
         "event_id", "province_code", "unit_code", "period_id",
         F.lit(None).cast("string").alias("indicator_code"),
@@ -45,6 +64,15 @@ def duplicate_quarantine_rows(later: DataFrame) -> DataFrame:
     )
 
 
+def finite_numbers(fields: Sequence[str] = NUMBER_FIELDS) -> Column:
+    """``FINITE`` when none of ``fields`` is NaN or infinite (absent is fine), else ``field=value`` of
+    each one that is, comma-joined: ``denominator=Infinity``, ``numerator=NaN, value=-Infinity``."""
+    found = [F.when(F.isnan(f) | (F.abs(f) == F.lit(float("inf"))), F.concat(F.lit(f"{f}="), F.col(f).cast("string")))
+             for f in fields]
+    joined = F.concat_ws(", ", *found)
+    return F.when(joined == "", F.lit(FINITE)).otherwise(joined)
+
+
 def add_rule_columns(values: DataFrame, catalogue: DataFrame, period_opens_at: str) -> DataFrame:
     """Columns the quality suite checks, derived from the catalogue and the period being validated.
 
@@ -54,7 +82,9 @@ def add_rule_columns(values: DataFrame, catalogue: DataFrame, period_opens_at: s
       ``valid_min`` / ``valid_max`` its catalogue range;
     - ``unit_key``: ``province|unit``, checked against the units registered for the period;
     - ``period_opens_at``: when the period's data window opens (UTC); a report submitted before it
-      is about a future period.
+      is about a future period;
+    - ``finite_numbers``: ``finite``, or which of numerator, denominator and value are NaN or
+      infinite (:func:`finite_numbers`); an infinite denominator would otherwise make a ratio 0.
     """
     cat = catalogue.select(F.col("code").alias("_code"), "numerator_at_most_denominator", "scale",
                            F.col("min_value").alias("valid_min"), F.col("max_value").alias("valid_max"), "rollup")
@@ -65,4 +95,5 @@ def add_rule_columns(values: DataFrame, catalogue: DataFrame, period_opens_at: s
             .withColumn("reported_value", F.when(F.col("rollup") == "ratio_of_sums", ratio).otherwise(F.col("value")))
             .withColumn("unit_key", F.concat_ws("|", "province_code", "unit_code"))
             .withColumn("period_opens_at", F.to_timestamp(F.lit(period_opens_at)))
+            .withColumn("finite_numbers", finite_numbers())
             .drop("_code", "numerator_at_most_denominator", "scale", "rollup"))

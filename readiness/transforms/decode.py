@@ -2,7 +2,9 @@
 
 Decoding runs in a pandas UDF with the project's fastavro path (``readiness.contracts.encoding.decode``), so
 Spark and the producer share one decoder. The UDF never raises on bad input: a message that cannot be
-decoded gets a reason and a detail, and is routed to the dead-letter table by :func:`split_decoded`.
+decoded, or whose record breaks a bound of :mod:`readiness.transforms.payload_checks` (a period that is
+not a period id, an over-long string, a control character), gets a reason and a detail, and is routed
+to the dead-letter table by :func:`split_decoded`.
 """
 from __future__ import annotations
 
@@ -60,6 +62,7 @@ def _target_payload(record: dict) -> str:
 def decode_value(message: bytes | None) -> dict:
     """Decode one message; never raises. ``event_type`` is ``report`` or ``target_plan``."""
     from readiness.contracts.encoding import REPORT_SUBMISSION, TARGET_PLAN, EventDecodeError, decode
+    from readiness.transforms.payload_checks import record_problem
 
     try:
         record, writer = decode(message)
@@ -68,6 +71,9 @@ def decode_value(message: bytes | None) -> dict:
                 "error_reason": exc.reason, "error_detail": exc.detail, "payload": None}
     known = {"event_type": None, "writer_schema": writer.path.name, "writer_fingerprint": writer.fingerprint.hex(),
              "error_reason": None, "error_detail": None, "payload": None}
+    problem = record_problem(record)
+    if problem is not None:
+        return {**known, "error_reason": problem[0], "error_detail": problem[1]}
     if writer.full_name == REPORT_SUBMISSION:
         return {**known, "event_type": "report", "payload": _report_payload(record)}
     if writer.full_name == TARGET_PLAN:

@@ -214,7 +214,7 @@ def _pg_binary(name: str) -> str | None:
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
     """A throw-away PostgreSQL cluster on a free loopback port (``make test`` installs PostgreSQL if missing)."""
-    from conftest import free_port
+    from support.ports import free_port
 
     initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
     assert initdb and pg_ctl, "PostgreSQL (initdb, pg_ctl) is not installed: `make postgresql` installs it"

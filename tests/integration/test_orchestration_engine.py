@@ -26,7 +26,6 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from conftest import free_port
 
 from readiness.contracts.producer import ReportProducer
 from readiness.dev.airflow import AirflowServices
@@ -36,6 +35,7 @@ from readiness.lake.log import lake_versions
 from readiness.lake.tables import FREEZES, GOLD_COMPLETENESS, GOLD_INDEX, GOLD_VALUES
 from readiness.orchestration import freezes
 from readiness.orchestration.freezes import freeze_period, read_frozen
+from support.ports import free_port
 from support.webhook import RecordingWebhook
 
 pytestmark = pytest.mark.slow
@@ -143,7 +143,8 @@ def test_ingest_then_asset_triggered_refresh_publishes_gold(airflow, published, 
     assert first.run_id.startswith("scheduled__")
     assert first.state == "success", first
     counts = first.xcom["ingest_reports"]
-    assert (counts["events_in"], counts["bronze_rows"], counts["dead_letters"]) == (len(REPORTS) + 1, len(REPORTS), 1)
+    assert (counts["events_in"], counts["bronze_rows"], counts["target_plans"], counts["dead_letters"],
+            counts["already_in_bronze"], counts["checkpoint"]) == (len(REPORTS) + 1, len(REPORTS), 0, 1, 0, "fresh")
     assert counts["periods"] == [Q2, Q3]
     # New report rows arrived: announce_bronze emitted the asset event with the periods.
     assert first.task_states == {"ingest_reports": "success", "announce_bronze": "success",
@@ -158,7 +159,9 @@ def test_ingest_then_asset_triggered_refresh_publishes_gold(airflow, published, 
         "record_run": "success"}
     by_period = {refresh.xcom[f"refresh_period[{i}]"]["period_id"]: refresh.xcom[f"refresh_period[{i}]"] for i in (0, 1)}
     q3 = by_period[Q3]["validate"]
-    assert (q3["events_in"], q3["events_accepted"], q3["events_quarantined"]) == (4, 3, 1)
+    # No re-delivery, and no province has enough reports for its quarantine share to hold it back.
+    assert (q3["events_in"], q3["events_accepted"], q3["events_quarantined"], q3["events_held_back"],
+            q3["events_duplicate"], q3["held_back_provinces"]) == (4, 3, 1, 0, 0, [])
     assert by_period[Q2]["validate"]["events_accepted"] == 1
     for period in (Q2, Q3):
         snapshot = gold_snapshot(spark, settings, period)
@@ -239,13 +242,14 @@ def test_every_run_has_one_row_in_ops_pipeline_runs(airflow, published, reruns, 
     assert len(by_run) == len(rows)  # one row per run
 
     ingest_rows = [by_run[(r.dag_id, r.run_id)] for r in ingests]
-    assert [(r["events_in"], r["bronze_rows"], r["dead_letters"], r["periods"]) for r in ingest_rows] == [
-        (len(REPORTS) + 1, len(REPORTS), 1, [Q2, Q3])]
+    assert [(r["events_in"], r["bronze_rows"], r["target_plans"], r["dead_letters"], r["already_in_bronze"],
+             r["periods"]) for r in ingest_rows] == [(len(REPORTS) + 1, len(REPORTS), 0, 1, 0, [Q2, Q3])]
     assert all(sum(r["consumer_lag"].values()) == 0 for r in ingest_rows)
     assert any(k.startswith(f"{settings.topic_reports}:") for k in ingest_rows[0]["consumer_lag"])
     refreshed = by_run[(refresh.dag_id, refresh.run_id)]
     assert (refreshed["state"], refreshed["periods"]) == ("success", [Q2, Q3])
-    assert (refreshed["events_validated"], refreshed["events_accepted"], refreshed["events_quarantined"]) == (5, 4, 1)
+    assert (refreshed["events_validated"], refreshed["events_accepted"], refreshed["events_quarantined"],
+            refreshed["events_held_back"], refreshed["events_duplicate"]) == (5, 4, 1, 0, 0)
     assert {"silver_indicator_values", "gold_indicator_values"} <= set(refreshed["delta_versions"])
     assert (by_run[(failing.dag_id, failing.run_id)]["state"], by_run[(failing.dag_id, failing.run_id)]["periods"]) == (
         "failed", [Q3])

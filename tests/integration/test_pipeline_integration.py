@@ -21,6 +21,7 @@ from readiness.lake.tables import (
     GOLD_VALUES,
     QUARANTINE,
     SILVER_VALUES,
+    VALIDATION_RUNS,
 )
 from support.reports import report_event
 
@@ -71,7 +72,8 @@ def pipeline_run(isolated, spark):
     settings = isolated("pipeline")
     with ReportProducer(settings) as producer:
         sent = producer.publish_reports(REPORTS)
-        sent = sent.merge(producer.publish_reports(REPORTS[3:4]))  # the same event delivered twice
+        # The same event delivered twice with the same bytes: an exact re-delivery, dropped at validation.
+        sent = sent.merge(producer.publish_reports(REPORTS[3:4]))
         sent = sent.merge(producer.send_raw(settings.topic_reports, [("25", b"\xc3\x01garbage")]))
         sent = sent.merge(producer.publish_reports([PLAN], TARGET_PLAN, settings.topic_targets))
     assert sent.not_acknowledged == 0 and sent.sent == 8
@@ -100,25 +102,37 @@ def test_counts_reconcile(pipeline_run):
     dead = store.read(spark, settings, DEAD_LETTERS).count()
     plans = store.read(spark, settings, BRONZE_TARGETS).count()
     assert (ingest["events_in"], bronze, plans, dead) == (8, 6, 1, 1)
-    assert ingest["events_in"] == bronze + plans + dead
-    assert (validate["events_in"], validate["events_accepted"], validate["events_quarantined"]) == (6, 4, 2)
-    assert validate["events_in"] == validate["events_accepted"] + validate["events_quarantined"]
+    assert (ingest["bronze_rows"], ingest["target_plans"], ingest["dead_letters"], ingest["already_in_bronze"],
+            ingest["checkpoint"]) == (6, 1, 1, 0, "fresh")
+    assert ingest["events_in"] == (ingest["bronze_rows"] + ingest["target_plans"] + ingest["dead_letters"]
+                                   + ingest["already_in_bronze"]) == bronze + plans + dead
+    # 6 bronze events: 1-4 accepted, 5 quarantined, the second delivery of 4 (same bytes) dropped.
+    assert (validate["events_in"], validate["events_accepted"], validate["events_quarantined"],
+            validate["events_held_back"], validate["events_duplicate"]) == (6, 4, 1, 0, 1)
+    assert validate["events_in"] == (validate["events_accepted"] + validate["events_quarantined"]
+                                     + validate["events_held_back"] + validate["events_duplicate"])
+    assert (validate["quarantine_rows"], validate["held_back_provinces"], validate["held_back_alert"]) == (2, [], None)
+    # The re-delivery is counted in the run's summary (dropped), not quarantined.
+    runs = {r["rule"]: (r["action"], r["unexpected_count"]) for r in store.read(spark, settings, VALIDATION_RUNS)
+            .where(f"period_id = '{PERIOD}'").where("rule IN ('exact_redelivery', 'duplicate_event_id', 'held_back')")
+            .collect()}
+    assert runs == {"exact_redelivery": ("drop", 1)}
 
 
 def test_quarantine_says_why(pipeline_run):
     settings, _, spark = pipeline_run
-    got = rows(spark, settings, QUARANTINE, ["event_id", "unit_code", "indicator_code", "rule", "observed_value"],
-               ["event_id", "rule"])
-    assert [(e[-12:], u, i, r) for e, u, i, r, _ in got] == [
-        ("000000000004", "25.S01", None, "duplicate_event_id"),
+    got = rows(spark, settings, QUARANTINE,
+               ["event_id", "unit_code", "indicator_code", "rule", "status", "observed_value"], ["event_id", "rule"])
+    # Only report 5: the exact re-delivery of report 4 is dropped, it has no quarantine row.
+    assert [(e[-12:], u, i, r, s) for e, u, i, r, s, _ in got] == [
         ("000000000005", "25.S02", "staff_using_official_email",
-         "expect_column_pair_values_a_to_be_greater_than_b:numerator_limit,numerator"),
+         "expect_column_pair_values_a_to_be_greater_than_b:numerator_limit,numerator", "open"),
         # 60 of 50 staff is 120 %, above the catalogue's valid maximum of 100 %: a second rule fires.
         ("000000000005", "25.S02", "staff_using_official_email",
-         "expect_column_pair_values_a_to_be_greater_than_b:valid_max,reported_value"),
+         "expect_column_pair_values_a_to_be_greater_than_b:valid_max,reported_value", "open"),
     ]
-    assert "60" in got[1][4] and "50" in got[1][4]
-    assert "120" in got[2][4]
+    assert "60" in got[0][5] and "50" in got[0][5]
+    assert "120" in got[1][5]
 
 
 def test_dead_letter_keeps_raw_bytes_and_reason(pipeline_run):
@@ -189,7 +203,8 @@ def test_rerun_leaves_gold_unchanged(pipeline_run):
               for t in tables}
     again = run_dag(settings, "readiness_period_pipeline", {"period_id": PERIOD}, timeout=900)
     assert again.state == "success"
-    assert again.xcom["ingest_reports"]["events_in"] == 0
+    rerun_ingest = again.xcom["ingest_reports"]
+    assert (rerun_ingest["events_in"], rerun_ingest["already_in_bronze"], rerun_ingest["checkpoint"]) == (0, 0, "kept")
     after = {t: (store.version(spark, settings, t), sorted(map(str, store.read(spark, settings, t).collect())))
              for t in tables}
     assert after == before

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import avro.io
 import avro.schema
+import fastavro
 import pytest
 
 from readiness.contracts.encoding import (
@@ -148,3 +149,22 @@ def test_registry_rejects_two_current_versions_of_one_record(tmp_path):
     shutil.copy(SCHEMAS / "report_submission.avsc", tmp_path / "b.avsc")
     with pytest.raises(ValueError, match="two current schemas"):
         SchemaRegistry(tmp_path)
+
+
+def test_a_history_version_without_a_current_version_is_dead_lettered_not_a_key_error(tmp_path):
+    """A writer the registry knows only from history/ (its current file removed or renamed) is an
+    ``EventDecodeError`` the consumer dead-letters, where a ``KeyError`` would stop the ingest."""
+    retired = json.loads((SCHEMAS / "report_submission.avsc").read_text())
+    retired["name"] = "RetiredSubmission"
+    shutil.copy(SCHEMAS / "target_plan.avsc", tmp_path / "target_plan.avsc")
+    (tmp_path / "history").mkdir()
+    (tmp_path / "history" / "retired_submission.v1.avsc").write_text(json.dumps(retired))
+    registry = SchemaRegistry(tmp_path)
+    body = io.BytesIO()
+    body.write(MARKER + schema_fingerprint(retired))
+    fastavro.schemaless_writer(body, fastavro.parse_schema(retired), report())
+    with pytest.raises(EventDecodeError) as caught:
+        decode(body.getvalue(), registry)
+    assert caught.value.reason == "no_reader_schema"
+    assert "retired_submission.v1.avsc" in caught.value.detail
+    assert "vn.gov.readiness.v1.RetiredSubmission" in caught.value.detail

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from readiness.contracts.report_files import ReportFileError, read_reports
+from readiness.contracts.report_files import ReportFileError, read_located, read_reports, select_events
+from support.hostile_files import by_outcome, case, good_csv
+from support.hostile_files import csv_row as row
 from support.report_files import CSV_HEADER, GOOD_CSV_ROWS, json_report, write_csv, write_json
 
 # Name-based ids (uuid5 of the module's namespace and "province|unit|report type|period|revision"):
@@ -43,13 +45,6 @@ GOOD_CSV_REPORT = {
 ALL_COLUMNS = ("['province_code', 'unit_code', 'unit_kind', 'unit_name', 'report_type', 'period', "
                "'indicator_code', 'numerator', 'denominator', 'value', 'value_unit', 'revision', 'submitted_at', "
                "'source_system', 'event_id']")
-
-
-def row(**changes: str) -> str:
-    """The first good CSV row with some columns changed."""
-    values = dict(zip(CSV_HEADER.split(","), GOOD_CSV_ROWS[0].split(",")))
-    values.update(changes)
-    return ",".join(values.values())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -136,7 +131,8 @@ BAD_FILES = [
     pytest.param("r.csv", csv_case(GOOD_CSV_ROWS[0], "", row(denominator="1O0")),
                  "r.csv line 4: field 'denominator': '1O0' is not a number", id="csv-bad-number-after-blank-line"),
     pytest.param("r.csv", csv_case(*GOOD_CSV_ROWS, header=CSV_HEADER.replace(",period,", ",quarter,")),
-                 f"r.csv: missing columns ['period']; expected {ALL_COLUMNS}", id="csv-missing-column"),
+                 f"r.csv: missing columns ['period'] and unknown columns ['quarter']; expected {ALL_COLUMNS}",
+                 id="csv-missing-column"),
     pytest.param("r.csv", csv_case(row(unit_code=" ")),
                  "r.csv line 2: field 'unit_code' is empty", id="csv-empty-required-value"),
     pytest.param("r.csv", csv_case(row(revision="1.5")),
@@ -160,9 +156,9 @@ BAD_FILES = [
     pytest.param("r.csv", csv_case(row(event_id="not-a-uuid")),
                  "r.csv line 2: field 'event_id': 'not-a-uuid' is not a UUID", id="csv-bad-event-id"),
     pytest.param("r.csv", csv_case(row(unit_name=""), row(unit_name="Thanh Hóa")).replace(b"\xc3\xb3", b"\xf3"),
-                 "r.csv line 3: not UTF-8 text (byte 0xf3); save the file as UTF-8", id="csv-latin-1"),
+                 "r.csv line 3: not UTF-8 (byte 0xf3; cp1258? save the file as UTF-8)", id="csv-latin-1"),
     pytest.param("r.json", json_obj(source_system="Thanh Hóa", indent=2).replace(b"\xc3\xb3", b"\xf3"),
-                 "r.json line 19: not UTF-8 text (byte 0xf3); save the file as UTF-8", id="json-latin-1"),
+                 "r.json line 19: not UTF-8 (byte 0xf3; cp1258? save the file as UTF-8)", id="json-latin-1"),
     pytest.param("r.csv", b"", "r.csv: the file is empty", id="csv-empty"),
     pytest.param("r.json", b" \n", "r.json: the file is empty", id="json-empty"),
     pytest.param("r.json", json_case('{"province_code": '),
@@ -196,7 +192,8 @@ BAD_FILES = [
     pytest.param("r.json", json_obj(event_id=None, drop=("period",)),
                  "r.json report 1: missing field 'period'", id="json-missing-field"),
     pytest.param("r.json", json_obj(submitted_at="18/06/2026"),
-                 "r.json report 1: field 'submitted_at': '18/06/2026' is not an ISO 8601 time", id="json-bad-time"),
+                 "r.json report 1 (25.S03 2026S1): field 'submitted_at': '18/06/2026' is not an ISO 8601 time",
+                 id="json-bad-time"),
 ]
 
 
@@ -214,7 +211,8 @@ def test_a_bad_file_is_one_report_file_error_naming_where_and_the_field(tmp_path
     (lambda tmp: tmp / "absent.csv", "{path}: no such file"),
     (lambda tmp: write_csv(tmp / "header_only.csv"), "{path}: no reports in the file"),
     (lambda tmp: write_json(tmp / "none.json", []), "{path}: no reports in the file"),
-    (lambda tmp: write_csv(tmp / "report.txt", *GOOD_CSV_ROWS), "{path}: expected a .csv or .json file"),
+    (lambda tmp: write_csv(tmp / "report.txt", *GOOD_CSV_ROWS),
+     "{path}: expected a .csv or .json file (or .tsv, .jsonl)"),
 ], ids=["missing", "csv-header-only", "json-empty-list", "other-suffix"])
 def test_a_file_without_reports_is_named_by_its_path(tmp_path: Path, make, message):
     path = make(tmp_path)
@@ -222,3 +220,85 @@ def test_a_file_without_reports_is_named_by_its_path(tmp_path: Path, make, messa
         read_reports(path)
     assert raised.type is ReportFileError
     assert str(raised.value) == message.format(path=path)
+
+
+# ------------------------------------------------------------------------------------------------
+# Encodings, formats and ids
+
+
+@pytest.mark.parametrize("hostile", [c for c in by_outcome("sent") if c.filename.endswith((".csv", ".tsv"))],
+                         ids=lambda c: c.name)
+def test_excel_encodings_and_separators_read_as_the_utf8_csv(tmp_path, hostile):
+    """UTF-16/32 with a byte-order mark (Excel's "Unicode text", tab-separated), UTF-8 with a mark and
+    CRLF, semicolons: the same reports as the plain UTF-8 comma-separated file."""
+    plain = (tmp_path / "plain.csv")
+    plain.write_text(good_csv(), encoding="utf-8")
+    assert read_reports(hostile.write(tmp_path)) == read_reports(plain) == [GOOD_CSV_REPORT]
+
+
+def test_utf16_json_reads_as_the_utf8_json(tmp_path):
+    path = case("utf16-be-bom-json").write(tmp_path)
+    assert read_reports(path) == read_reports(write_json(tmp_path / "plain.json", json_report()))
+
+
+def test_json_lines_are_one_report_per_line_and_named_by_their_line(tmp_path):
+    path = case("json-lines").write(tmp_path)  # lines 1 and 3, a blank line between
+    located = read_located(path)
+    assert [(item.where, item.report["period"]) for item in located] == [
+        ("json-lines.jsonl line 1 (25.S03 2026S1)", "2026S1"), ("json-lines.jsonl line 3 (25.S03 2026S2)", "2026S2")]
+
+
+def test_a_given_event_id_is_kept_in_its_canonical_form(tmp_path):
+    given = "{0B6F4A9E-2F61-4D39-9C55-2A0F8F2F6C11}"
+    (report,) = read_reports(write_json(tmp_path / "r.json", json_report(event_id=given)))
+    assert report["event_id"] == "0b6f4a9e-2f61-4d39-9c55-2a0f8f2f6c11"
+
+
+def test_a_cell_past_the_csv_modules_limit_is_named_and_the_limit_restored(tmp_path):
+    import csv
+
+    before = csv.field_size_limit()
+    path = write_csv(tmp_path / "r.csv", row(unit_name="x" * 200_000))
+    with pytest.raises(ReportFileError, match=r"^r.csv line 2: field 'unit_name': 200,000 characters, at most 512$"):
+        read_reports(path)
+    assert csv.field_size_limit() == before
+
+
+def test_a_row_that_gives_the_event_id_of_its_report_differently_is_refused(tmp_path):
+    path = write_csv(tmp_path / "r.csv", row(event_id="0b6f4a9e-2f61-4d39-9c55-2a0f8f2f6c11"), GOOD_CSV_ROWS[1])
+    with pytest.raises(ReportFileError, match=r"^r.csv line 3: field 'event_id': differs from r.csv line 2"):
+        read_reports(path)
+
+
+def test_the_same_file_read_twice_gives_the_same_ids(tmp_path):
+    path = write_csv(tmp_path / "r.csv", *GOOD_CSV_ROWS, row(unit_code="38.S03", revision="2"))
+    first, second = read_reports(path), read_reports(path)
+    assert [r["event_id"] for r in first] == [r["event_id"] for r in second]
+    assert len({r["event_id"] for r in first}) == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# --only-ids: the reports of a file whose ids a list names
+
+
+def test_select_events_keeps_the_listed_reports_in_file_order(tmp_path):
+    path = write_csv(tmp_path / "r.csv", *GOOD_CSV_ROWS, row(unit_code="38.S03"), row(unit_code="38.S04"))
+    located = read_located(path)
+    ids = [item.report["event_id"] for item in located]
+    listed = tmp_path / "failed.txt"
+    listed.write_text(f"# not acknowledged\n{ids[2].upper()}\n\n{ids[0]}\n", encoding="utf-8")
+    assert [item.report["event_id"] for item in select_events(located, listed, "r.csv")] == [ids[0], ids[2]]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("0b6f4a9e-2f61-4d39-9c55-2a0f8f2f6c11\n", "ids.txt line 1: event id 0b6f4a9e-2f61-4d39-9c55-2a0f8f2f6c11 is "
+                                               "not in r.csv"),
+    ("\nnot-an-id\n", "ids.txt line 2: 'not-an-id' is not an event id"),
+], ids=["id-of-another-file", "not-an-id"])
+def test_select_events_refuses_a_list_that_is_not_of_this_file(tmp_path, content, message):
+    located = read_located(write_csv(tmp_path / "r.csv", *GOOD_CSV_ROWS))
+    listed = tmp_path / "ids.txt"
+    listed.write_text(content, encoding="utf-8")
+    with pytest.raises(ReportFileError) as raised:
+        select_events(located, listed, "r.csv")
+    assert str(raised.value) == message

@@ -71,9 +71,15 @@ def test_consumer_lag_is_end_minus_committed(tmp_path):
     assert rh.consumer_lag({TOPIC: {0: 10}}, {}) == {f"{TOPIC}:0": 10}  # nothing ingested yet
 
 
-INGEST = {"events_in": 8, "bronze_rows": 6, "target_plans": 1, "dead_letters": 1, "batches": 1,
+# 10 offsets read = 6 report rows + 1 plan + 1 dead letter + 2 already in bronze (read again).
+INGEST = {"events_in": 10, "bronze_rows": 6, "target_plans": 1, "dead_letters": 1, "already_in_bronze": 2,
+          "batches": 1, "checkpoint": "set_aside",
           "periods": ["2026Q3", "2026Q2"], "delta_versions": {"bronze_report_events": 3, "bronze_dead_letters": 1}}
-VALIDATE_Q3 = {"events_in": 5, "events_accepted": 4, "events_quarantined": 1, "rows_in": 9, "period_id": "2026Q3",
+# 7 bronze events = 3 accepted + 1 quarantined + 2 held back + 1 exact re-delivery.
+VALIDATE_Q3 = {"events_in": 7, "events_accepted": 3, "events_quarantined": 1, "events_held_back": 2,
+               "events_duplicate": 1, "rows_in": 9, "period_id": "2026Q3",
+               "held_back_provinces": [{"province_code": "38", "events": 12, "quarantined": 7, "share": 0.5833,
+                                        "max_share": 0.5, "events_held_back": 2}],
                "delta_versions": {"silver_indicator_values": 2}}
 PUBLISH_Q3 = {"gold_values": 6, "period_id": "2026Q3", "delta_versions": {"gold_indicator_values": 4}}
 
@@ -81,15 +87,28 @@ PUBLISH_Q3 = {"gold_values": 6, "period_id": "2026Q3", "delta_versions": {"gold_
 def test_summarise_a_period_pipeline_run():
     summary = rh.summarise_run({"ingest_reports": INGEST, "validate_batch": VALIDATE_Q3, "publish_tables": PUBLISH_Q3})
     assert summary == {
-        "events_in": 8, "bronze_rows": 6, "dead_letters": 1,
-        "events_validated": 5, "events_accepted": 4, "events_quarantined": 1,
+        "events_in": 10, "bronze_rows": 6, "target_plans": 1, "dead_letters": 1, "already_in_bronze": 2,
+        "events_validated": 7, "events_accepted": 3, "events_quarantined": 1, "events_held_back": 2,
+        "events_duplicate": 1,
         "periods": ["2026Q2", "2026Q3"],
         "delta_versions": {"bronze_dead_letters": 1, "bronze_report_events": 3, "gold_indicator_values": 4,
                            "silver_indicator_values": 2},
     }
 
 
+def reconciles(row) -> bool:
+    return (row["events_in"] == row["bronze_rows"] + row["target_plans"] + row["dead_letters"]
+            + row["already_in_bronze"]
+            and row["events_validated"] == row["events_accepted"] + row["events_quarantined"]
+            + row["events_held_back"] + row["events_duplicate"])
+
+
+def test_summarised_counts_reconcile():
+    assert reconciles(rh.summarise_run({"ingest_reports": INGEST, "validate_batch": VALIDATE_Q3}))
+
+
 def test_summarise_mapped_refreshes_and_skipped_tasks():
+    # Q2's result is from before validation counted held back and duplicate events: they count 0.
     refresh_q2 = {"period_id": "2026Q2", "delta_versions": {"silver_indicator_values": 5},
                   "validate": {"events_in": 2, "events_accepted": 2, "events_quarantined": 0, "period_id": "2026Q2"},
                   "publish": {"gold_values": 2, "period_id": "2026Q2"}}
@@ -98,7 +117,8 @@ def test_summarise_mapped_refreshes_and_skipped_tasks():
     summary = rh.summarise_run({"find_changed_periods": ["2026Q3", "2026Q2"], "refresh_period": [refresh_q2, refresh_q3],
                                 "skipped_task": None})
     assert (summary["events_in"], summary["events_validated"], summary["events_accepted"],
-            summary["events_quarantined"]) == (0, 7, 6, 1)
+            summary["events_quarantined"], summary["events_held_back"], summary["events_duplicate"]) == (0, 9, 5, 1, 2, 1)
+    assert reconciles(summary)
     assert summary["periods"] == ["2026Q2", "2026Q3"]
     assert summary["delta_versions"] == {"gold_indicator_values": 4, "silver_indicator_values": 5}  # highest wins
 
@@ -125,13 +145,20 @@ def test_run_row():
     assert row["task_states"] == {"ingest_reports": "success", "validate_batch": "success"}
     columns = [c.split(" ")[0] for c in rh.OPS_COLUMNS.split(", ")]
     assert sorted(row) == sorted(columns)
+    assert {k: row[k] for k in rh.COUNT_FIELDS} == {
+        "events_in": 10, "bronze_rows": 6, "target_plans": 1, "dead_letters": 1, "already_in_bronze": 2,
+        "events_validated": 7, "events_accepted": 3, "events_quarantined": 1, "events_held_back": 2,
+        "events_duplicate": 1}
+    assert reconciles(row)
 
 
 def test_format_runs_and_freshness():
     runs = [{
         "run_id": "manual__2026-09-21T01:00:00+00:00", "dag_id": "readiness_period_pipeline", "state": "success",
         "periods": ["2026Q3"], "started_at": datetime(2026, 9, 21, 1, 0, tzinfo=UTC), "duration_s": 95.2,
-        "events_in": 8, "events_accepted": 4, "events_quarantined": 1, "dead_letters": 1,
+        "events_in": 10, "bronze_rows": 6, "target_plans": 1, "dead_letters": 1, "already_in_bronze": 2,
+        "events_validated": 7, "events_accepted": 3, "events_quarantined": 1, "events_held_back": 2,
+        "events_duplicate": 1,
         "consumer_lag": {f"{TOPIC}:1": 2, f"{TOPIC}:0": 0, f"{TARGETS}:0": 0},
         "delta_versions": {"silver_indicator_values": 2, "bronze_report_events": 3},
     }]
@@ -139,10 +166,20 @@ def test_format_runs_and_freshness():
     lines = text.splitlines()
     assert lines[0] == "Pipeline runs (ops_pipeline_runs, latest 1; times Asia/Ho_Chi_Minh)"
     assert lines[3].startswith("2026-09-21 08:00  readiness_period_pipeline   success    2026Q3")
-    assert lines[3].split()[-7:] == ["8", "4", "1", "1", "2", "95s", "manual__2026-09-21T01:00:00+00:00"]
-    assert lines[4].strip() == f"lag per partition: {TOPIC} [0=0 1=2]; {TARGETS} [0=0]"
-    assert lines[5].strip() == "Delta versions written: bronze_report_events@3 silver_indicator_values@2"
+    assert lines[1].split()[-10:] == ["in", "accepted", "quarant.", "held", "dup.", "dead", "lag", "took", "run", "id"]
+    # in, accepted, quarantined, held back, duplicate, dead, lag, took, run id
+    assert lines[3].split()[-9:] == ["10", "3", "1", "2", "1", "1", "2", "95s", "manual__2026-09-21T01:00:00+00:00"]
+    assert lines[4].strip() == ("counts: ingested 10 = 6 reports + 1 plans + 1 dead + 2 already in bronze; "
+                                "validated 7 = 3 accepted + 1 quarantined + 2 held back + 1 duplicate")
+    assert lines[5].strip() == f"lag per partition: {TOPIC} [0=0 1=2]; {TARGETS} [0=0]"
+    assert lines[6].strip() == "Delta versions written: bronze_report_events@3 silver_indicator_values@2"
     assert rh.format_runs([]) == "Pipeline runs: none recorded yet in ops_pipeline_runs."
+    # A row from before the ingest and validation counted re-reads, held back and duplicate events.
+    older = {k: v for k, v in runs[0].items() if k not in ("target_plans", "already_in_bronze", "events_held_back",
+                                                           "events_duplicate")}
+    assert rh.format_runs([older]).splitlines()[4].strip() == (
+        "counts: ingested 10 = 6 reports + 0 plans + 1 dead + 0 already in bronze; "
+        "validated 7 = 3 accepted + 1 quarantined + 0 held back + 0 duplicate")
 
     now = datetime(2026, 9, 22, 3, 30, tzinfo=UTC)
     fresh = rh.format_freshness([
@@ -155,6 +192,46 @@ def test_format_runs_and_freshness():
     assert fresh[3].split() == ["38", "Thanh", "Hóa", "2026-09-21", "08:00", "1d", "02h", "3", "2026-09-18", "10:00",
                                 "2026Q3", "4d", "00h"]
     assert fresh[4].split() == ["01", "Hà", "Nội", "never", "-", "0", "never", "-", "-"]
+
+
+# ops_pipeline_runs as written before it had target_plans, already_in_bronze, events_held_back, events_duplicate.
+OLD_OPS_COLUMNS = (
+    "run_id string, dag_id string, state string, periods array<string>, "
+    "started_at timestamp, ended_at timestamp, duration_s double, "
+    "events_in long, bronze_rows long, dead_letters long, "
+    "events_validated long, events_accepted long, events_quarantined long, "
+    "consumer_lag map<string,long>, delta_versions map<string,long>, task_states map<string,string>"
+)
+
+
+def test_rows_written_before_the_new_counts_still_read_and_merge(spark, tmp_path):
+    from readiness.settings import load_settings
+
+    settings = load_settings(env="ci", var_dir=tmp_path)
+    started, ended = datetime(2026, 9, 20, 1, 0, tzinfo=UTC), datetime(2026, 9, 20, 1, 2, tzinfo=UTC)
+    old = ("scheduled__1", "readiness_ingest", "success", ["2026Q3"], started, ended, 120.0, 8, 6, 1, 0, 0, 0,
+           {f"{TOPIC}:0": 0}, {"bronze_report_events": 1}, {"ingest_reports": "success"})
+    spark.createDataFrame([old], OLD_OPS_COLUMNS).write.format("delta").save(settings.table_path(rh.OPS_RUNS))
+
+    [before] = rh.recent_runs(settings)
+    assert {k: before[k] for k in rh.COUNT_FIELDS} == {
+        "events_in": 8, "bronze_rows": 6, "target_plans": 0, "dead_letters": 1, "already_in_bronze": 0,
+        "events_validated": 0, "events_accepted": 0, "events_quarantined": 0, "events_held_back": 0,
+        "events_duplicate": 0}
+
+    new = rh.run_row(run_id="manual__2", dag_id="readiness_period_pipeline",
+                     started_at=datetime(2026, 9, 21, 1, 0, tzinfo=UTC), ended_at=datetime(2026, 9, 21, 1, 3, tzinfo=UTC),
+                     xcoms={"ingest_reports": INGEST, "validate_batch": VALIDATE_Q3},
+                     task_states={"ingest_reports": "success", "validate_batch": "success"}, consumer_lag={})
+    rh.record_run(settings, new)  # MERGE into the old table: it gains the new columns
+    rh.record_run(settings, {**before, "state": "failed"})  # and an old row read back MERGEs again
+    assert set(spark.read.format("delta").load(settings.table_path(rh.OPS_RUNS)).columns) >= set(rh.COUNT_FIELDS)
+    runs = {r["run_id"]: r for r in rh.recent_runs(settings)}
+    assert sorted(runs) == ["manual__2", "scheduled__1"]
+    assert {k: runs["manual__2"][k] for k in rh.COUNT_FIELDS} == {k: new[k] for k in rh.COUNT_FIELDS}
+    assert reconciles(runs["manual__2"])
+    assert runs["scheduled__1"]["state"] == "failed"
+    assert (runs["scheduled__1"]["target_plans"], runs["scheduled__1"]["events_duplicate"]) == (0, 0)
 
 
 def test_register_adds_the_status_subcommand():

@@ -42,7 +42,7 @@ SCHEMA = (
     "event_id string, province_code string, unit_code string, unit_kind string, report_type string, "
     "period_id string, indicator_code string, numerator double, denominator double, numerator_limit double, value double, "
     "reported_value double, valid_min double, valid_max double, unit_key string, period_opens_at timestamp, "
-    "value_unit string, revision int, submitted_at timestamp, source_system string, "
+    "value_unit string, revision int, submitted_at timestamp, source_system string, finite_numbers string, "
     "kafka_partition int, kafka_offset long"
 )
 COLUMNS = [part.split()[0] for part in SCHEMA.split(", ")]
@@ -73,6 +73,7 @@ ROW_RULES = {
     f"{BETWEEN}:numerator",
     f"{BETWEEN}:denominator",
     f"{BETWEEN}:revision",
+    f"{IN_SET}:finite_numbers",
     f"{PAIR}:numerator_limit,numerator",
     f"{IN_SET}:indicator_code",
     f"{IN_SET}:province_code",
@@ -108,6 +109,7 @@ def value_row(event_id: str | None, indicator_code: str | None = "ICT01", **chan
         "revision": 0,
         "submitted_at": SUBMITTED_AT,
         "source_system": "portal",
+        "finite_numbers": "finite",
         "kafka_partition": 0,
         "kafka_offset": 1,
     }
@@ -131,7 +133,7 @@ def frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
 
 def test_suite_file_loads_with_every_rule(suite: ExpectationSuite) -> None:
     assert suite.name == "silver_report_values"
-    assert len(suite.expectations) == 27
+    assert len(suite.expectations) == 28
     rules = {}
     for exp in suite.expectations:
         kwargs = exp.configuration.kwargs
@@ -150,8 +152,8 @@ def test_load_suite_rejects_an_expectation_gx_would_silently_drop(tmp_path: Path
     path.write_text(json.dumps(raw))
     # GX itself only logs the unknown type and builds a suite without it:
     bound = bind_parameters(json.loads(path.read_text()), SUITE_PARAMETERS, "test")
-    assert len(ExpectationSuite(**bound).expectations) == 27
-    with pytest.raises(SuiteError, match="built 27 of 28.*expect_column_values_to_be_positive_please"):
+    assert len(ExpectationSuite(**bound).expectations) == 28
+    with pytest.raises(SuiteError, match="built 28 of 29.*expect_column_values_to_be_positive_please"):
         load_suite(path, SUITE_PARAMETERS)
 
 
@@ -196,7 +198,7 @@ def test_clean_batch_passes_with_no_quarantine(spark: SparkSession, suite: Expec
     )
     result = run_suite(df, suite, list(KEY_COLUMNS))
     assert result.passed
-    assert len(result.outcomes) == 27
+    assert len(result.outcomes) == 28
     assert all(o.success and o.exception is None for o in result.outcomes)
     assert {o.rule for o in result.outcomes if o.level == "row"} == ROW_RULES
     assert all(o.unexpected_count == 0 and o.element_count == 5 and o.failures == ()
@@ -241,6 +243,8 @@ DIRTY_ROWS = [
     value_row("e25", reported_value=150.0),
     value_row("e26", reported_value=-1.0),
     value_row("e27", submitted_at=dt.datetime(2026, 6, 1, tzinfo=UTC)),
+    # An infinite denominator (the job derives finite_numbers from numerator, denominator and value).
+    value_row("e28", denominator=float("inf"), finite_numbers="denominator=Infinity"),
     value_row("e20", "ICT01"),
     value_row("e20", "ICT01", kafka_offset=2, numerator=-3.0),  # the key repeats; only this copy is negative
     value_row("e21", province_code="ABC", period_id="26Q1"),
@@ -294,6 +298,8 @@ EXPECTED_QUARANTINE = sorted(
          "or_equal=True, ignore_row_if=either_value_is_missing", "quarantine"),
         ("e21", "ABC", "C001", "26Q1", "ICT01", f"{REGEX}:period_id", "26Q1",
          "regex=^[0-9]{4}(Q[1-4]|S[12])?$", "quarantine"),
+        ("e28", "01", "C001", "2026Q3", "ICT01", f"{IN_SET}:finite_numbers", "denominator=Infinity",
+         "value_set=[finite]", "quarantine"),
     ],
     key=repr,
 )
@@ -390,7 +396,7 @@ def test_expectation_that_raises_fails_the_run(spark: SparkSession, suite: Expec
     configs.append({"type": IN_SET, "kwargs": {"column": "unit_level", "value_set": ["commune"]},
                     "meta": {"severity": "quarantine"}})
     broken = ExpectationSuite(name="silver_report_values_broken", expectations=configs)
-    assert len(broken.expectations) == 28
+    assert len(broken.expectations) == 29
     with pytest.raises(QualityGateError, match=r'expect_column_values_to_be_in_set:unit_level: raised .*"unit_level"'):
         run_suite(frame(spark, [value_row("ev-1")]), broken, list(KEY_COLUMNS))
 

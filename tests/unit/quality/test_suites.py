@@ -18,7 +18,7 @@ GOLD = ("basis string, methodology_id string, province_code string, readiness_in
 
 @pytest.mark.parametrize("path, parameters, count", [
     (BRONZE_SUITE, None, 7),
-    (SILVER_SUITE, suite_parameters(parse_period("2026Q3")), 27),
+    (SILVER_SUITE, suite_parameters(parse_period("2026Q3")), 28),
     (GOLD_SUITE, None, 7),
 ])
 def test_suite_files_load_with_all_their_rules(path, parameters, count):

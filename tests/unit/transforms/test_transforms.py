@@ -13,7 +13,13 @@ from readiness.transforms.aggregate import (
     reporting_completeness,
     restate_provinces,
 )
-from readiness.transforms.conform import add_rule_columns, explode_values, split_duplicate_events
+from readiness.transforms.conform import (
+    add_rule_columns,
+    duplicate_quarantine_rows,
+    explode_values,
+    split_duplicate_events,
+    split_redeliveries,
+)
 from readiness.transforms.decode import decode_messages, split_decoded
 
 T0 = datetime(2026, 9, 10, tzinfo=timezone.utc)
@@ -146,6 +152,48 @@ def test_explode_keeps_a_report_without_values_and_duplicates_are_split(spark, c
         ("e1", "per_100", 120.0, None, 120.0, 300.0, "01|u1", datetime(2026, 6, 14, 17, 0)),
         ("e1", "share", 3.0, 4.0, 75.0, 100.0, "01|u1", datetime(2026, 6, 14, 17, 0)),
         ("e2", None, None, None, None, None, "01|u2", datetime(2026, 6, 14, 17, 0)),
+    ]
+
+
+def test_an_exact_redelivery_is_dropped_and_a_reused_event_id_is_quarantined(spark):
+    schema = ("event_id string, province_code string, unit_code string, period_id string, partition int, "
+              "offset long, ingested_at timestamp, raw_value binary")
+    bronze = spark.createDataFrame([
+        ("e1", "01", "u1", "2026Q3", 0, 5, T0, bytearray(b"report one")),
+        ("e1", "01", "u1", "2026Q3", 1, 2, T0, bytearray(b"report one")),    # resent after a broker failure
+        ("e1", "01", "u1", "2026Q3", 0, 7, T0, bytearray(b"report one")),    # and again
+        ("e2", "01", "u2", "2026Q3", 0, 9, T0, bytearray(b"report two")),
+        ("e2", "01", "u2", "2026Q3", 0, 11, T0, bytearray(b"other report")),  # the id reused for other content
+    ], schema)
+    first, later = split_duplicate_events(bronze)
+    exact, conflicting = split_redeliveries(first, later)
+    assert sorted((r.event_id, r.partition, r.offset) for r in first.collect()) == [("e1", 0, 5), ("e2", 0, 9)]
+    assert sorted((r.event_id, r.partition, r.offset) for r in exact.collect()) == [("e1", 0, 7), ("e1", 1, 2)]
+    assert exact.columns == bronze.columns
+    assert [tuple(r) for r in duplicate_quarantine_rows(conflicting).collect()] == [
+        ("e2", "01", "u2", "2026Q3", None, "duplicate_event_id", "partition 0 offset 11", "event id not seen before",
+         "quarantine", T0.replace(tzinfo=None))]
+
+
+def test_non_finite_numbers_are_named_for_the_gate(spark, catalogue):
+    values = spark.createDataFrame([
+        ("e1", "01", "u1", "share", 1.0, float("inf"), None),  # an infinite denominator makes the ratio 0
+        ("e2", "01", "u1", "per_100", float("nan"), 100.0, None),
+        ("e3", "01", "u1", "budget", None, None, float("-inf")),
+        ("e4", "01", "u1", "share", float("inf"), float("nan"), float("inf")),
+        ("e5", "01", "u1", "share", 1.0, 2.0, None),
+        ("e6", "01", "u1", None, None, None, None),  # a report without values
+    ], "event_id string, province_code string, unit_code string, indicator_code string, numerator double, "
+       "denominator double, value double")
+    got = add_rule_columns(values, catalogue, "2026-06-14T17:00:00+00:00").orderBy("event_id").collect()
+    nan = pytest.approx(float("nan"), nan_ok=True)
+    assert [(r.event_id, r.reported_value, r.finite_numbers) for r in got] == [
+        ("e1", 0.0, "denominator=Infinity"),
+        ("e2", nan, "numerator=NaN"),
+        ("e3", float("-inf"), "value=-Infinity"),
+        ("e4", nan, "numerator=Infinity, denominator=NaN, value=Infinity"),
+        ("e5", 50.0, "finite"),
+        ("e6", None, "finite"),
     ]
 
 
