@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quarantine", help="list quarantined reports still to be corrected, per province")
     p.add_argument("--province", help="2-digit province code")
     p.add_argument("--period", help="period id")
-    p.add_argument("--all", action="store_true", help="include superseded and resolved items")
+    p.add_argument("--all", action="store_true", help="include superseded reports and reports held back")
     p.set_defaults(func=cmd_quarantine)
 
     p = sub.add_parser("index", help="composite and ranking from component values (CSV unit,component,value)")

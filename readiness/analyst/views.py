@@ -90,8 +90,10 @@ def format_quarantine(rows: list[dict]) -> str:
     for r in rows:
         by_province.setdefault(r["province_code"] or "?", []).append(r)
     for province, items in sorted(by_province.items()):
-        events = len({i["event_id"] for i in items})
-        lines.append(f"Province {province}: {events} report(s) to correct")
+        events = len({i["event_id"] for i in items if i["status"] == "open"})
+        held = len({i["event_id"] for i in items if i["status"] == "held"})
+        waiting = f", {held} accepted report(s) held back until the share of quarantined ones falls" if held else ""
+        lines.append(f"Province {province}: {events} report(s) to correct{waiting}")
         for i in items:
             what = i["indicator_code"] or "(whole report)"
             lines.append(f"  {i['period_id']}  {i['unit_code']:<10} rev {i.get('revision')}  {what:<36} "

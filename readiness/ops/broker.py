@@ -140,7 +140,10 @@ class Node:
         if (self.data_dir / "meta.properties").exists():
             return False
         # Kafka's Uuid text form: URL-safe base64 of 16 random bytes, without padding.
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # Like Kafka's Uuid.randomUuid: never one starting with "-", which the tool would read as an option.
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         cmd = self.java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties_file),
                         *scram_format_args(passwords), log4j=log4j)
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
