@@ -63,6 +63,12 @@ def _last_metric(spark: SparkSession, path: str, metric: str) -> int:
     return int(operation.get(metric, 0))
 
 
+def _merge_on(df: DataFrame, path: str, key: tuple[str, ...]):
+    """A MERGE of ``df`` (``s``) into the table at ``path`` (``t``), rows matched on ``key``."""
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+    return DeltaTable.forPath(df.sparkSession, path).alias("t").merge(df.alias("s"), condition)
+
+
 def insert_new(df: DataFrame, settings: Settings, name: str, key: tuple[str, ...],
                partition_by: list[str] | None = None) -> int:
     """Insert the rows whose ``key`` the table does not hold yet (an insert-only MERGE) and return
@@ -78,8 +84,7 @@ def insert_new(df: DataFrame, settings: Settings, name: str, key: tuple[str, ...
         return _last_metric(spark, path, "numOutputRows")
     if df.isEmpty():
         return 0
-    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
-    (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+    (_merge_on(df, path, key)
      .whenNotMatchedInsertAll().withSchemaEvolution().execute())
     return _last_metric(spark, path, "numTargetRowsInserted")
 
@@ -90,8 +95,7 @@ def upsert_forward(df: DataFrame, settings: Settings, name: str, key: tuple[str,
     if not exists(spark, settings, name):
         _write_new(df, path, None)
         return
-    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
-    (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+    (_merge_on(df, path, key)
      .whenMatchedUpdateAll(condition=f"s.`{column}` > t.`{column}`").whenNotMatchedInsertAll().execute())
 
 
