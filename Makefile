@@ -11,7 +11,8 @@ JARS_STAMP := .cache/jars/.fetched
 SEED ?= 2025
 export READINESS_ENV ?= local
 
-.PHONY: help install jars chromium postgresql kafka-up kafka-down simulate run ranking serve test test-fast airflow bench clean
+.PHONY: help install jars chromium postgresql redis kafka-up kafka-down simulate run ranking serve test test-fast airflow bench clean \
+	cluster-up cluster-down cluster-run cluster-status
 
 help:
 	@echo "make run        install, start Kafka, simulate reports, run the Airflow DAG, print the ranking"
@@ -20,6 +21,9 @@ help:
 	@echo "make serve      start the SQL server (Spark Thrift Server, JDBC) on the gold tables"
 	@echo "make bench      run the benchmarks and write docs/benchmarks.md"
 	@echo "make kafka-up / kafka-down   start or stop the local Kafka broker"
+	@echo "make cluster-run              the same pipeline on a cluster on this machine: 3 Kafka nodes,"
+	@echo "                              a Spark master with 2 workers, Airflow's Celery workers on Redis"
+	@echo "make cluster-up / cluster-down / cluster-status   start, stop or show that cluster"
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
@@ -51,6 +55,10 @@ chromium:
 postgresql:
 	$(call apt_install,/usr/lib/postgresql/*/bin/initdb,postgresql)
 
+# Redis: the broker of Airflow's CeleryExecutor in the cluster profile.
+redis:
+	$(call apt_install,redis-server,redis-server)
+
 kafka-up: jars
 	$(PY) -m readiness.dev.kafka_broker up
 
@@ -75,7 +83,7 @@ run: simulate
 ranking: install
 	$(VENV)/bin/readiness ranking
 
-test: jars chromium postgresql
+test: jars chromium postgresql redis
 	$(PY) -m pytest -q
 
 test-fast: install
@@ -90,6 +98,20 @@ bench: jars
 airflow: kafka-up
 	$(PY) -m readiness.dev.airflow ui
 
+# The cluster profile: every service on its own loopback ports, state under var/cluster/.
+cluster-up: jars postgresql redis
+	READINESS_ENV=cluster $(PY) -m readiness.dev.cluster up
+
+cluster-down: install
+	READINESS_ENV=cluster $(PY) -m readiness.dev.cluster down
+
+cluster-status: install
+	READINESS_ENV=cluster $(PY) -m readiness.dev.cluster status
+
+cluster-run: jars postgresql redis
+	READINESS_ENV=cluster $(PY) -m readiness.dev.cluster run --seed $(SEED)
+
 clean:
+	-READINESS_ENV=cluster $(PY) -m readiness.dev.cluster down
 	-$(PY) -m readiness.dev.kafka_broker down
 	rm -rf var

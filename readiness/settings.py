@@ -56,8 +56,16 @@ class Settings:
     cache_dir: Path = PROJECT_ROOT / ".cache"
     # Runtime state: Delta tables, checkpoints, broker logs, Airflow home.
     var_dir: Path = PROJECT_ROOT / "var"
+    # One address per broker node (a cluster lists all of them, in node-id order).
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_controller_port: int = 9093
+    # The KRaft controller quorum, ``<id>@<host>:<port>,...`` (``controller.quorum.voters``); empty:
+    # the single node ``1@<bootstrap host>:<kafka_controller_port>``.
+    kafka_controller_quorum: str = ""
+    # Copies of every partition, and how many must have a write before it is acknowledged
+    # (the producer sends with acks=all); unclean leader election is always off.
+    kafka_replication_factor: int = 1
+    kafka_min_insync_replicas: int = 1
     topic_reports: str = "readiness.report-submissions.v1"
     topic_targets: str = "readiness.target-plans.v1"
     topic_partitions: int = 6
@@ -82,6 +90,18 @@ class Settings:
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = 4
+    # The address executors reach the driver at; empty: Spark's default (the host name). Loopback
+    # clusters set 127.0.0.1.
+    spark_driver_host: str = ""
+    # A standalone master's web UI (its /json/ endpoint lists workers and applications); empty: none.
+    spark_master_ui: str = ""
+    # What each executor of a standalone cluster gets, and the most cores one application takes.
+    spark_executor_memory: str = "1g"
+    spark_cores_max: int = 0
+    # The Spark standalone workers the cluster profile starts on this machine, and each one's share.
+    spark_workers: int = 0
+    spark_worker_cores: int = 1
+    spark_worker_memory: str = "1g"
     # The ministry's registry of the provinces' public signing keys; empty: <var_dir>/keys/registry.json.
     key_registry_file: str = ""
     # A province's own private signing key; empty: its newest key under <var_dir>/keys/provinces/<code>/.
@@ -95,8 +115,20 @@ class Settings:
     ingest_silence_hours: float = 24.0
     # The analysts' SQL server (Spark Thrift Server, JDBC).
     sql_port: int = 10000
-    # Airflow metadata database (SQLAlchemy URL with its password); empty: SQLite under airflow_home.
+    # Airflow metadata database (SQLAlchemy URL with its password); empty: SQLite under airflow_home,
+    # or the PostgreSQL the cluster profile starts (postgres_port) when that is set.
     airflow_db_url: Secret = Secret()
+    # Airflow: the API server's port (UI, REST, the workers' execution API) and the executor.
+    airflow_port: int = 8080
+    airflow_executor: str = "LocalExecutor"
+    # The CeleryExecutor's workers started on this machine (each runs one task at a time) and its Redis.
+    celery_workers: int = 0
+    redis_port: int = 0
+    # A PostgreSQL the project starts for the Airflow metadata (the cluster profile); 0: none.
+    postgres_port: int = 0
+    # The key Airflow's API server signs the task workers' tokens with, shared by every Airflow
+    # process; empty: generated once into <var_dir>/secrets/airflow-jwt.secret.
+    airflow_jwt_secret: Secret = Secret()
     # Fault tests only: the named point at which a job kills itself (readiness.ops.faults); empty everywhere else.
     fault_point: str = ""
 
@@ -117,6 +149,28 @@ class Settings:
         return self.var_dir / "airflow"
 
     @property
+    def secrets_dir(self) -> Path:
+        """Generated secrets of services the project starts (outside git, mode 0600)."""
+        return self.var_dir / "secrets"
+
+    @property
+    def kafka_brokers(self) -> list[str]:
+        """The bootstrap addresses, one per broker node, in node-id order."""
+        return [a.strip() for a in self.kafka_bootstrap.split(",") if a.strip()]
+
+    @property
+    def controller_voters(self) -> dict[int, tuple[str, int]]:
+        """``node id -> (host, controller port)`` of the KRaft quorum."""
+        quorum = self.kafka_controller_quorum or (
+            f"1@{self.kafka_brokers[0].rsplit(':', 1)[0]}:{self.kafka_controller_port}")
+        voters: dict[int, tuple[str, int]] = {}
+        for voter in quorum.split(","):
+            node, _, address = voter.strip().partition("@")
+            host, _, port = address.rpartition(":")
+            voters[int(node)] = (host, int(port))
+        return voters
+
+    @property
     def pki_dir(self) -> Path:
         return self.var_dir / "pki"
 
@@ -126,7 +180,7 @@ class Settings:
 
     @property
     def credentials_dir(self) -> Path:
-        return Path(self.kafka_credentials_dir) if self.kafka_credentials_dir else self.var_dir / "secrets" / "kafka"
+        return Path(self.kafka_credentials_dir) if self.kafka_credentials_dir else self.secrets_dir / "kafka"
 
     @property
     def keys_dir(self) -> Path:
@@ -160,6 +214,31 @@ _PROFILES: dict[str, dict[str, object]] = {
     "local": {},
     # CI: same engines on the same loopback, on ports unlikely to clash with a developer's broker.
     "ci": {"kafka_bootstrap": "127.0.0.1:19092", "kafka_controller_port": 19093},
+    # A cluster on this machine's loopback (`make cluster-up`): three KRaft nodes, a Spark standalone
+    # master with two workers, Airflow's CeleryExecutor on Redis with two workers and PostgreSQL,
+    # all under var/cluster/ (the lake a directory every node sees).
+    "cluster": {
+        "var_dir": PROJECT_ROOT / "var" / "cluster",
+        "kafka_bootstrap": "127.0.0.1:29092,127.0.0.1:29192,127.0.0.1:29292",
+        "kafka_controller_port": 29093,
+        "kafka_controller_quorum": "1@127.0.0.1:29093,2@127.0.0.1:29193,3@127.0.0.1:29293",
+        "kafka_replication_factor": 3,
+        "kafka_min_insync_replicas": 2,
+        "spark_master": "spark://127.0.0.1:27077",
+        "spark_master_ui": "http://127.0.0.1:28080",
+        "spark_driver_host": "127.0.0.1",
+        "spark_driver_memory": "1g",
+        "spark_executor_memory": "1g",
+        "spark_cores_max": 2,
+        "spark_workers": 2,
+        "spark_worker_cores": 1,
+        "spark_worker_memory": "1g",
+        "airflow_port": 28088,
+        "airflow_executor": "CeleryExecutor",
+        "celery_workers": 2,
+        "redis_port": 26379,
+        "postgres_port": 25432,
+    },
     # Production: the multi-host deployment in docker/ (the image's layout); hosts from the environment.
     "production": {
         "kafka_bootstrap": "kafka:9092",
