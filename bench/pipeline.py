@@ -89,9 +89,13 @@ def prepare(size: Size, settings: Settings, work: Path) -> dict:
 
 
 def run_pipeline_worker(settings: Settings, periods: list[str], work: Path, timeout: float, scale: int = 1,
-                        profile: bool = False, tag: str = "pipeline", tag_call_sites: bool = False) -> dict:
+                        profile: bool = False, tag: str = "pipeline", tag_call_sites: bool = False,
+                        spark: dict[str, object] | None = None) -> dict:
+    """One run of :mod:`bench.pipeline_worker`; ``spark``: settings overrides for its session (the
+    scale benchmark's standalone master)."""
     var_dir = work / f"{tag}-var"
     config = {"var_dir": str(var_dir), "bootstrap": settings.kafka_bootstrap, "topic": settings.topic_reports,
+              "settings": spark or {},
               "topic_targets": settings.topic_targets, "periods": periods, "scale": scale, "result": str(work / f"{tag}-result.json"),
               "event_log_dir": str(work / f"{tag}-eventlog"),
               "dump_gold": str(work / f"{tag}-gold.json")}

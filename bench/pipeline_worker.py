@@ -5,7 +5,8 @@ JSON result file.
     python -m bench.pipeline_worker CONFIG.json
 
 CONFIG holds ``var_dir``, ``bootstrap``, ``topic``, ``topic_targets``, ``periods``, ``result``, ``scale``
-(the simulation's scale: the unit registry is extended to match), and optionally
+(the simulation's scale: the unit registry is extended to match), ``settings`` (overrides, e.g. a
+standalone Spark master), and optionally
 ``event_log_dir`` (Spark event log, for stage timings), ``profile_dir`` (a cProfile of each
 pipeline stage) and ``dump_gold`` (the gold values as JSON, compared with the DuckDB baseline).
 """
@@ -106,7 +107,8 @@ def main(config_path: str) -> int:
     from readiness.settings import load_settings
 
     settings = load_settings(env="ci", var_dir=Path(config["var_dir"]), kafka_bootstrap=config["bootstrap"],
-                             topic_reports=config["topic"], topic_targets=config["topic_targets"])
+                             topic_reports=config["topic"], topic_targets=config["topic_targets"],
+                             **config.get("settings", {}))
     imported = time.time()
     spark = get_spark(settings)
     session_ready = time.time()

@@ -413,6 +413,39 @@ def freshness_section(s: dict) -> list[str]:
 
 # -- plot -----------------------------------------------------------------------------------------
 
+def _run_cells(run: dict) -> list[str]:
+    if run.get("exit_code") != 0:
+        what = "stopped" if run.get("exit_code") is None else f"failed ({run.get('exit_code')})"
+        return [f"> {run['timeout_s']:.0f} ({what})" if run.get("exit_code") is None else what, "-", "-"]
+    return [f"**{_f(run['pipeline_s'])}** ({_f(run['spark_start_s'])})", _f(run["total_peak_rss_bytes"] / MiB, 0),
+            _f(run["cpu_s"], 0)]
+
+
+def scale_section(s: dict) -> list[str]:
+    """The pipeline on local[2] against the two-worker standalone cluster, size by size."""
+    d = s["data"]
+    c = d["cluster"]
+    rows = []
+    for r in d["sizes"]:
+        ratio = _ratio(r.get("ratio_cluster_local")) if "ratio_cluster_local" in r else "-"
+        same = {True: "yes", False: "**no**"}.get(r.get("same_gold"), "-")
+        rows.append([r["label"], f"{r['input']['reports']:,}", *_run_cells(r["local"]), *_run_cells(r["cluster"]),
+                     ratio, same])
+    return ["## Scale: local[2] against the two-worker cluster", "", _when(s), "",
+            "The pipeline (ingest, validate, aggregate; `bench.pipeline_worker` in a fresh process, a fresh lake each) "
+            "on `local[2]`, the baseline, and against a Spark standalone master with "
+            f"{c['spark_workers']} workers of {c['spark_worker_cores']} core and {c['spark_worker_memory']} each "
+            f"(executors of {c['spark_executor_memory']}, at most {c['spark_cores_max']} cores per application, "
+            f"driver {c['spark_driver_memory']}) started in the same run through pyspark's `spark-class` on loopback. "
+            "Each size is published once and read by both runs. Time: seconds of ingest + validate + aggregate "
+            "(Spark session start in brackets). Memory: the peak summed RSS of the driver's process tree, plus on the "
+            "cluster the two Worker JVMs with their executors and Python workers, sampled at the same time.", "",
+            *_table(["size", "reports", "local[2], s", "local peak MiB", "local CPU s", "cluster, s",
+                     "cluster peak MiB", "cluster CPU s", "cluster / local", "same gold values"], rows),
+            f"Cross-over: {d['crossover']}.", "",
+            f"Reproduce: `{s['command']}`.", ""]
+
+
 def plot(pipeline: dict, path: Path) -> bool:
     import matplotlib
 
@@ -503,6 +536,8 @@ def write(results: dict, out_dir: Path) -> Path:
         lines += profile_lines(sections["pipeline"]["data"]["profile"])
     if "freshness" in sections:
         lines += freshness_section(sections["freshness"])
+    if "scale" in sections:
+        lines += scale_section(sections["scale"])
     full = [x for x in sections.values() if not x.get("quick")]
     took = (f" (the last full run took {sum(x['duration_s'] for x in full) / 60:.0f} min)"
             if len(full) == len(sections) >= 4 else "")

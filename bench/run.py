@@ -25,12 +25,14 @@ from pathlib import Path
 from bench.common import AS_OF, BENCH_CMD, bench_settings, local_broker, machine, now_iso
 from readiness.settings import PROJECT_ROOT
 
-SECTIONS = ("encoding", "security", "publish", "pipeline", "profile", "freshness")
+SECTIONS = ("encoding", "security", "publish", "pipeline", "profile", "freshness", "scale")
 RESULTS_FILE = PROJECT_ROOT / "bench" / "results.json"
 FULL = {"encoding_events": 10_000, "encoding_repeats": 3, "publish_events": 30_000, "publish_repeats": 3,
-        "sizes": "period,year,10x,100x", "timeout": 660.0, "samples": 4, "interval": 60.0, "profile_size": "10x"}
+        "sizes": "period,year,10x,100x", "timeout": 660.0, "samples": 4, "interval": 60.0, "profile_size": "10x",
+        "scale_sizes": "period,100x,1000x", "scale_timeout": 3600.0}
 QUICK = {"encoding_events": 500, "encoding_repeats": 1, "publish_events": 2_000, "publish_repeats": 1,
-         "sizes": "period", "timeout": 660.0, "samples": 1, "interval": 30.0, "profile_size": "period"}
+         "sizes": "period", "timeout": 660.0, "samples": 1, "interval": 30.0, "profile_size": "period",
+         "scale_sizes": "period", "scale_timeout": 900.0}
 
 
 def log(message: str) -> None:
@@ -53,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--encoding-events", type=int)
     parser.add_argument("--publish-events", type=int)
     parser.add_argument("--profile-size", help="pipeline size to profile (default 10x; period with --quick)")
+    parser.add_argument("--scale-sizes", help="scale: sizes run on local[2] and on the cluster (period,100x,1000x)")
+    parser.add_argument("--scale-timeout", type=float, help="scale: seconds allowed per pipeline run (default 3600)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, event logs, profiles)")
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -80,6 +84,8 @@ def command(section: str, args: argparse.Namespace) -> str:
         parts += ["--profile-size", args.profile_size]
     elif section == "freshness":
         parts += ["--samples", str(args.samples), "--interval", f"{args.interval:.0f}"]
+    elif section == "scale":
+        parts += ["--scale-sizes", args.scale_sizes, "--scale-timeout", f"{args.scale_timeout:.0f}"]
     return " ".join(parts)
 
 
@@ -110,7 +116,7 @@ def profile_section(args: argparse.Namespace, work: Path, settings) -> dict:
 
 
 def run_section(section: str, args: argparse.Namespace, work: Path, settings) -> dict:
-    from bench import encoding, freshness, pipeline, publish, security
+    from bench import encoding, freshness, pipeline, publish, scale, security
 
     if section == "encoding":
         data = encoding.run(args.encoding_events, args.encoding_repeats)
@@ -139,6 +145,9 @@ def run_section(section: str, args: argparse.Namespace, work: Path, settings) ->
         return profile_section(args, work, settings)
     if section == "freshness":
         return freshness.run(settings, work, args.samples, args.interval, log=log)
+    if section == "scale":
+        sizes = [s.strip() for s in args.scale_sizes.split(",") if s.strip()]
+        return scale.run(settings, work, sizes, args.scale_timeout, log)
     raise ValueError(section)
 
 
@@ -155,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads(RESULTS_FILE.read_text())
     failed = []
     settings = bench_settings(work / "var")
-    needs_broker = any(s in args.only for s in ("security", "publish", "pipeline", "profile", "freshness"))
+    needs_broker = any(s in args.only for s in ("security", "publish", "pipeline", "profile", "freshness", "scale"))
     try:
         from contextlib import nullcontext
 

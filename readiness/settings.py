@@ -240,13 +240,27 @@ _PROFILES: dict[str, dict[str, object]] = {
         "postgres_port": 25432,
     },
     # Production: the multi-host deployment in docker/ (the image's layout); hosts from the environment.
+    # The same topology as "cluster", one service per host; secrets and URLs from the environment.
     "production": {
-        "kafka_bootstrap": "kafka:9092",
+        "kafka_bootstrap": "kafka-1:9092,kafka-2:9092,kafka-3:9092",
+        "kafka_controller_port": 9093,
+        "kafka_controller_quorum": "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093",
+        "kafka_replication_factor": 3,
+        "kafka_min_insync_replicas": 2,
         "spark_master": "spark://spark-master:7077",
+        "spark_master_ui": "http://spark-master:8080",
         "var_dir": Path("/data/readiness"),
         "cache_dir": Path("/opt/readiness/.cache"),
         "spark_driver_memory": "4g",
         "spark_shuffle_partitions": 34,
+        "spark_executor_memory": "1g",
+        "spark_workers": 2,
+        "spark_worker_cores": 1,
+        "spark_worker_memory": "1g",
+        "airflow_port": 8080,
+        "airflow_executor": "CeleryExecutor",
+        "celery_workers": 2,
+        "redis_port": 6379,
     },
 }
 

@@ -18,7 +18,14 @@ import subprocess
 from pathlib import Path
 
 from readiness.domain.reference import provinces
-from readiness.ops.kafka_client import ADMIN, PIPELINE, password_file, province_principal, write_client_properties
+from readiness.ops.kafka_client import (
+    ADMIN,
+    PIPELINE,
+    bootstrap_servers,
+    password_file,
+    province_principal,
+    write_client_properties,
+)
 from readiness.ops.maven import kafka_broker_classpath
 from readiness.ops.pki import ServerFiles
 from readiness.ops.secrets import ensure_secret_file
@@ -98,7 +105,7 @@ def add_scram_user(settings: Settings, principal: str, work_dir: Path) -> None:
     password = ensure_secret_file(password_file(settings, principal))
     config = write_client_properties(settings, ADMIN, Path(work_dir) / "admin-client.properties")
     classpath = os.pathsep.join(str(p) for p in kafka_broker_classpath(settings))
-    cmd = ["java", "-cp", classpath, "kafka.admin.ConfigCommand", "--bootstrap-server", settings.kafka_bootstrap,
+    cmd = ["java", "-cp", classpath, "kafka.admin.ConfigCommand", "--bootstrap-server", bootstrap_servers(settings),
            "--command-config", str(config), "--alter", "--entity-type", "users", "--entity-name", principal,
            "--add-config", f"{SCRAM}=[password={password}]"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)

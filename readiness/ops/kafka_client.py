@@ -63,7 +63,7 @@ def identity(settings: Settings, role: str) -> Identity:
 
 def kafka_python_config(settings: Settings, role: str) -> dict[str, object]:
     """``bootstrap_servers`` and the security settings for a kafka-python client acting as ``role``."""
-    config: dict[str, object] = {"bootstrap_servers": settings.kafka_bootstrap,
+    config: dict[str, object] = {"bootstrap_servers": settings.kafka_brokers,  # one address per node
                                  "security_protocol": settings.kafka_security_protocol}
     if "SSL" in settings.kafka_security_protocol:
         context = ssl.create_default_context(cafile=str(settings.ca_file))  # TLS 1.2+, the CA, host names
@@ -73,6 +73,11 @@ def kafka_python_config(settings: Settings, role: str) -> dict[str, object]:
         config.update(sasl_mechanism=settings.kafka_sasl_mechanism, sasl_plain_username=who.username,
                       sasl_plain_password=who.password.reveal())
     return config
+
+
+def bootstrap_servers(settings: Settings) -> str:
+    """The brokers as Java clients and Kafka's tools take them: ``host:port,host:port`` (no spaces)."""
+    return ",".join(settings.kafka_brokers)
 
 
 def _jaas(who: Identity, mechanism: str) -> str:
@@ -94,7 +99,7 @@ def java_client_properties(settings: Settings, role: str) -> dict[str, str]:
 
 def spark_kafka_options(settings: Settings, role: str = PIPELINE) -> dict[str, str]:
     """Options for Spark's Kafka source: the bootstrap servers and ``kafka.``-prefixed security."""
-    options = {"kafka.bootstrap.servers": settings.kafka_bootstrap}
+    options = {"kafka.bootstrap.servers": bootstrap_servers(settings)}
     options.update({f"kafka.{k}": v for k, v in java_client_properties(settings, role).items()})
     return options
 

@@ -50,6 +50,8 @@ def ensure_ca(pki_dir: Path) -> tuple[Path, Path]:
     """``(ca.pem, ca.key)`` under ``pki_dir``, created once (EC P-256, ten years)."""
     pki_dir = Path(pki_dir)
     cert_path, key_path = pki_dir / "ca.pem", pki_dir / "ca.key"
+    if cert_path.is_file() and key_path.is_file():  # no lock: a provisioned folder may be read-only
+        return cert_path, key_path
     with file_lock(pki_dir / ".pki.lock"):
         if cert_path.is_file() and key_path.is_file():
             return cert_path, key_path
@@ -90,9 +92,16 @@ def ensure_server(pki_dir: Path, name: str, hosts: list[str]) -> ServerFiles:
     ca_path, ca_key_path = ensure_ca(pki_dir)
     keystore, password_file = pki_dir / f"{name}.p12", pki_dir / f"{name}.password"
     hosts_file = pki_dir / f"{name}.hosts"
+
+    def issued() -> bool:
+        return (keystore.is_file() and password_file.is_file() and hosts_file.is_file()
+                and hosts_file.read_text() == ",".join(hosts))
+
+    if issued():  # no lock: a provisioned folder may be mounted read-only
+        return ServerFiles(keystore, password_file, ca_path)
     with file_lock(pki_dir / ".pki.lock"):
         password = ensure_secret_file(password_file)
-        if keystore.is_file() and hosts_file.is_file() and hosts_file.read_text() == ",".join(hosts):
+        if issued():
             return ServerFiles(keystore, password_file, ca_path)
         ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
         ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())

@@ -9,6 +9,7 @@ its callable, which runs on the worker.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -30,9 +31,25 @@ BRONZE_ASSET = Asset(name=BRONZE_ASSET_NAME, uri=BRONZE_ASSET_URI, group="readin
 SCHEDULE_TIMEZONE = REPORTING_TIMEZONE
 
 
-def default_args(retries: int = 2, retry_delay: timedelta = timedelta(minutes=2),
+# The Airflow Variable that overrides the retry delay (seconds), read in its environment form
+# ``AIRFLOW_VAR_TASK_RETRY_DELAY_SECONDS`` only: the DAG files are parsed often, and a Variable stored in
+# the metadata database would cost a call per parse. The cluster profile sets it (a task lost with its
+# Celery worker is retried after seconds, not minutes); production keeps the two minutes.
+RETRY_DELAY_VARIABLE = "task_retry_delay_seconds"
+
+
+def configured_retry_delay(default: timedelta) -> timedelta:
+    """``default``, or the seconds of the ``task_retry_delay_seconds`` Variable's environment form."""
+    value = os.environ.get(f"AIRFLOW_VAR_{RETRY_DELAY_VARIABLE.upper()}", "").strip()
+    return timedelta(seconds=float(value)) if value else default
+
+
+def default_args(retries: int = 2, retry_delay: timedelta | None = None,
                  execution_timeout: timedelta = timedelta(hours=2)) -> dict[str, Any]:
-    """The platform's task defaults: owner, retries with a delay, timeout, failure alert."""
+    """The platform's task defaults: owner, retries with a delay (2 min unless
+    :func:`configured_retry_delay` says otherwise), timeout, failure alert."""
+    if retry_delay is None:
+        retry_delay = configured_retry_delay(timedelta(minutes=2))
     return {
         "owner": "data-platform",
         "retries": retries,

@@ -24,7 +24,7 @@ from readiness.lake.tables import (
     VALIDATION_RUNS,
     WARNINGS,
 )
-from support.faults import INGEST, record_fault, refresh_command, run_job, table_rows, table_version
+from support.faults import INGEST, record_fault, refresh_command, run_job, snapshot, table_rows, table_version
 
 pytestmark = pytest.mark.slow
 
@@ -32,19 +32,6 @@ PROVINCES = {"08", "37", "56"}  # three small provinces keep each run short
 KILL_POINTS = (f"validate:written:{SILVER_VALUES}", f"validate:written:{QUARANTINE}",
                f"aggregate:written:{GOLD_TABLES[0]}", f"aggregate:written:{GOLD_TABLES[1]}")
 COMPARED = (SILVER_VALUES, QUARANTINE, WARNINGS, VALIDATION_RUNS, *GOLD_TABLES)
-
-
-def _canonical(value):
-    if isinstance(value, list):
-        items = [_canonical(v) for v in value]
-        return sorted(items, key=repr) if all(isinstance(v, tuple) for v in value) else items
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in sorted(value.items())}
-    return value
-
-
-def snapshot(settings, name: str) -> list[str]:
-    return sorted(repr(_canonical(row)) for row in table_rows(settings, name))
 
 
 def lake_versions(settings) -> dict[str, int | None]:

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
@@ -203,46 +200,70 @@ def test_run_dag_rejects_unknown_dag_and_bad_conf(airflow_sandbox):
 # PostgreSQL metadata database (the switch for the UI and the docker/ deployment)
 
 
-def _pg_binary(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    return str(candidates[-1]) if candidates else None
-
-
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
-    """A throw-away PostgreSQL cluster on a free loopback port (``make test`` installs PostgreSQL if missing)."""
+    """A throw-away PostgreSQL (the project's LocalPostgres) on a free loopback port, password auth;
+    ``make test`` installs PostgreSQL if missing. Yields the URL with the generated password."""
+    from readiness.dev.postgres import LocalPostgres
     from support.ports import free_port
 
-    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
-    assert initdb and pg_ctl, "PostgreSQL (initdb, pg_ctl) is not installed: `make postgresql` installs it"
-    as_user: list[str] = []
-    root = tmp_path_factory.mktemp("postgres")
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as `postgres`, outside pytest's 0700 tmp
-        assert shutil.which("runuser"), "running as root needs runuser to start PostgreSQL as `postgres`"
-        as_user = ["runuser", "-u", "postgres", "--"]
-        root = Path(tempfile.mkdtemp(prefix="readiness-pg-"))
-        shutil.chown(root, "postgres")
-    data, port = root / "data", free_port()
-    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "airflow", "-A", "trust", "-E", "UTF8"],
-                   check=True, capture_output=True, timeout=120)
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "pg.log"), "-w", "start"],
-                   check=True, capture_output=True, timeout=120)
+    pg = LocalPostgres(load_settings(var_dir=tmp_path_factory.mktemp("postgres"), postgres_port=free_port()))
+    pg.start()
     try:
-        import psycopg2
-
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user="airflow", dbname="postgres")
-        conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
-        conn.cursor().execute("CREATE DATABASE airflow")
-        conn.close()
-        yield f"postgresql+psycopg2://airflow@127.0.0.1:{port}/airflow"
+        yield pg.url().reveal()
     finally:
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True, timeout=120)
-        if as_user:
-            shutil.rmtree(root, ignore_errors=True)
+        pg.remove()
+
+
+def test_local_postgres_asks_for_the_password(postgres):
+    import urllib.parse
+
+    import psycopg2
+
+    url = urllib.parse.urlsplit(postgres)
+    where = {"host": url.hostname, "port": url.port, "user": url.username, "dbname": "airflow", "connect_timeout": 5}
+    assert url.hostname == "127.0.0.1"
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        psycopg2.connect(password="wrong", **where)
+    psycopg2.connect(password=url.password, **where).close()
+
+
+def test_celery_executor_environment(tmp_path):
+    """The cluster profile's executor: Redis broker and PostgreSQL results with their passwords, one JWT
+    key for every process, the execution API on the settings' port, the fast heartbeat timeout."""
+    from readiness.dev.airflow.env import RETRY_DELAY_ENV
+    from readiness.orchestration.dag_support import RETRY_DELAY_VARIABLE
+
+    settings = load_settings(env="cluster", environ={}, var_dir=tmp_path / "var", airflow_port=28123,
+                             redis_port=26399, postgres_port=25499)
+    env = airflow_env(settings)
+    redis_password = (settings.secrets_dir / "redis.password").read_text().strip()
+    pg_password = (settings.secrets_dir / "postgres.password").read_text().strip()
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == f"redis://:{redis_password}@127.0.0.1:26399/0"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"postgresql+psycopg2://airflow:{pg_password}@127.0.0.1:25499/airflow"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:28123/execution/"
+    assert env["AIRFLOW__API__PORT"] == "28123" and env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "1"
+    jwt = env["AIRFLOW__API_AUTH__JWT_SECRET"]
+    assert jwt and airflow_env(settings)["AIRFLOW__API_AUTH__JWT_SECRET"] == jwt  # generated once, then kept
+    assert int(env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"]) < 300
+    assert RETRY_DELAY_ENV == f"AIRFLOW_VAR_{RETRY_DELAY_VARIABLE.upper()}" and int(env[RETRY_DELAY_ENV]) < 120
+    from datetime import timedelta
+
+    from readiness.orchestration.dag_support import configured_retry_delay
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(RETRY_DELAY_ENV, env[RETRY_DELAY_ENV])
+        assert configured_retry_delay(timedelta(minutes=2)) == timedelta(seconds=int(env[RETRY_DELAY_ENV]))
+        mp.delenv(RETRY_DELAY_ENV)
+        assert configured_retry_delay(timedelta(minutes=2)) == timedelta(minutes=2)
+    for path in settings.secrets_dir.iterdir():
+        assert path.stat().st_mode & 0o077 == 0, path
+    # The LocalExecutor path knows nothing of Celery.
+    local = airflow_env(load_settings(var_dir=tmp_path / "local"))
+    assert local["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert not any(k.startswith("AIRFLOW__CELERY__") or k == RETRY_DELAY_ENV for k in local if k not in os.environ)
 
 
 def test_postgresql_without_its_async_driver_is_refused_with_the_reason(monkeypatch):

@@ -158,3 +158,23 @@ def record_fault(**row: object) -> None:
     MATRIX.parent.mkdir(parents=True, exist_ok=True)
     with open(MATRIX, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(row, default=str) + "\n")
+
+
+def _canonical(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        items = [_canonical(v) for v in value]
+        return sorted(items, key=repr) if all(isinstance(v, (list, tuple)) for v in value) else items
+    return value
+
+
+def canonical_rows(rows: list[dict]) -> list[str]:
+    """Rows in a form two lakes can be compared by: each canonical (lists of pairs in a fixed order), sorted."""
+    return sorted(repr(_canonical(row)) for row in rows)
+
+
+def snapshot(settings: Settings, name: str, period_id: str | None = None) -> list[str]:
+    """A table's rows (one period's, with ``period_id``) as :func:`canonical_rows`."""
+    rows = table_rows(settings, name)
+    return canonical_rows([r for r in rows if period_id is None or r.get("period_id") == period_id])

@@ -4,6 +4,10 @@ Everything Airflow needs lives under ``settings.airflow_home`` (``<var_dir>/airf
 ``airflow.cfg`` Airflow writes on first start, the SQLite metadata database, logs and the
 generated UI password. The DAGs folder is the project's ``dags/``.
 
+Executor: the LocalExecutor, or with ``airflow_executor = "CeleryExecutor"`` (the cluster profile)
+the CeleryExecutor on the project's Redis and PostgreSQL (:func:`~readiness.dev.airflow.env.celery_env`;
+the processes are started by :class:`readiness.dev.cluster.airflow.AirflowCluster`).
+
 Metadata database: SQLite under ``AIRFLOW_HOME`` unless ``READINESS_AIRFLOW_DB_URL`` (or a
 non-SQLite ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``) names another one, e.g. PostgreSQL:
 ``postgresql+psycopg2://airflow:<password>@localhost:5432/airflow`` (the driver is installed).
@@ -49,8 +53,10 @@ from readiness.dev.airflow.env import (
                                        DEFAULT_UI_PORT,
                                        SIMPLE_AUTH_MANAGER,
                                        airflow_env,
+                                       celery_env,
                                        check_db_driver,
                                        database_path,
+                                       jwt_secret,
                                        masked_db_url,
                                        metadata_db_url,
                                        password_file,
@@ -64,6 +70,6 @@ from readiness.dev.airflow.services import AirflowServices, run_ui
 __all__ = [
     "ADMIN_USER", "AIRFLOW_DB_ENV", "DAGS_FOLDER", "DB_URL_ENV", "DEFAULT_UI_PORT", "SIMPLE_AUTH_MANAGER",
     "AirflowApi", "AirflowLocalError", "AirflowServices", "DagRunFailed", "DagRunResult",
-    "airflow_env", "check_db_driver", "database_path", "ensure_admin_password", "init_db", "masked_db_url",
+    "airflow_env", "celery_env", "check_db_driver", "database_path", "jwt_secret", "ensure_admin_password", "init_db", "masked_db_url",
     "metadata_db_url", "password_file", "readiness_env", "run_dag", "run_ui",
 ]

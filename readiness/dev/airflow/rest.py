@@ -1,10 +1,14 @@
 """A small client of the local api-server's REST API (``/api/v2``), logged in as ``admin`` with a
 JWT from the simple auth manager's ``/auth/token``: trigger and pause DAGs, read runs, task
-states and return-value XComs. :class:`~readiness.dev.airflow.services.AirflowServices` is one."""
+states and return-value XComs, wait for DAGs to load and runs to end.
+:class:`~readiness.dev.airflow.services.AirflowServices` and the cluster's
+:class:`~readiness.dev.cluster.airflow.AirflowCluster` (its ``api``) are such clients; they tell the
+waits when their processes died (:meth:`AirflowApi.exited`) and what their logs say (:meth:`AirflowApi.log_tail`)."""
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -12,6 +16,7 @@ from typing import Any
 
 from readiness.dev.airflow.env import ADMIN_USER, DEFAULT_UI_PORT
 from readiness.dev.airflow.migrate import ensure_admin_password
+from readiness.dev.airflow.results import AirflowLocalError, DagRunFailed, DagRunResult
 from readiness.settings import Settings
 
 
@@ -74,11 +79,20 @@ class AirflowApi:
         """One DAG run as the REST API describes it (state, run_after, start_date, end_date, ...)."""
         return self.api("GET", self.run_path(dag_id, run_id))
 
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The run's task instances as the REST API gives them (state, try_number, hostname, pid, ...)."""
+        return self.api("GET", f"{self.run_path(dag_id, run_id)}/taskInstances?limit=1000")["task_instances"]
+
+    def task_tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
+        """Every try of one task instance (try_number, state, hostname, pid, start and end), oldest first."""
+        path = f"{self.run_path(dag_id, run_id)}/taskInstances/{task_id}/tries?map_index={map_index}"
+        tries = self.api("GET", path)["task_instances"]
+        return sorted(tries, key=lambda t: t["try_number"])
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         """``task_id`` (``task_id[map_index]`` for mapped ones) -> state."""
-        tis = self.api("GET", f"{self.run_path(dag_id, run_id)}/taskInstances?limit=1000")
         return {ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]": str(ti["state"])
-                for ti in tis["task_instances"]}
+                for ti in self.task_instances(dag_id, run_id)}
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
         try:
@@ -93,3 +107,53 @@ class AirflowApi:
             with contextlib.suppress(ValueError):
                 return json.loads(value)
         return value
+
+    # -- what the processes behind the API say (the clients that start them override these)
+
+    def exited(self) -> list[str]:
+        """Names of the Airflow processes that should run but have exited (a wait stops early then)."""
+        return []
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of the processes' logs, for an error message."""
+        return ""
+
+    # -- waiting on the REST API while the services run
+
+    def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
+        """Until the dag-processor has serialised every one of ``dag_ids``."""
+        deadline = time.monotonic() + timeout
+        missing = list(dag_ids)
+        while missing:
+            for dag_id in list(missing):
+                try:
+                    self.api("GET", f"/dags/{dag_id}/details")
+                    missing.remove(dag_id)
+                except urllib.error.HTTPError as exc:
+                    if exc.code != 404:
+                        raise
+            if missing:
+                if time.monotonic() > deadline or self.exited():
+                    raise AirflowLocalError(f"DAGs not loaded after {timeout:.0f}s: {missing}\n" + self.log_tail())
+                time.sleep(2)
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 1800, poll: float = 3) -> DagRunResult:
+        """Until the run ends; its states and return-value XComs (mapped tasks: ``task[i]``)."""
+        start = time.monotonic()
+        while True:
+            state = self.run(dag_id, run_id)["state"]
+            if state in ("success", "failed"):
+                break
+            if time.monotonic() - start > timeout or self.exited():
+                raise DagRunFailed(f"{dag_id} run {run_id} still {state} after {time.monotonic() - start:.0f}s "
+                                   f"(services exited: {self.exited()}); tasks: "
+                                   f"{self.task_states(dag_id, run_id)}\n" + self.log_tail())
+            time.sleep(poll)
+        states = self.task_states(dag_id, run_id)
+        xcom: dict[str, Any] = {}
+        for key in states:
+            task_id, _, index = key.partition("[")
+            value = self.xcom(dag_id, run_id, task_id, int(index[:-1]) if index else -1)
+            if value is not None:
+                xcom[key] = value
+        return DagRunResult(dag_id, run_id, state, states, xcom, duration_s=time.monotonic() - start)

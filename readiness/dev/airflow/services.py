@@ -6,9 +6,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-import urllib.error
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from readiness.dev.airflow.env import (
     ADMIN_USER,
@@ -22,7 +21,7 @@ from readiness.dev.airflow.env import (
 from readiness.dev.airflow.migrate import ensure_admin_password, init_db
 from readiness.dev.airflow.processes import last_lines, stop_groups, wait_http
 from readiness.dev.airflow.rest import AirflowApi
-from readiness.dev.airflow.results import AirflowLocalError, DagRunFailed, DagRunResult
+from readiness.dev.airflow.results import AirflowLocalError
 from readiness.settings import Settings
 
 SERVICES = ("api-server", "scheduler", "dag-processor")
@@ -105,46 +104,6 @@ class AirflowServices(AirflowApi):
             if path.exists():
                 parts.append(f"--- {name}.log\n" + last_lines(path.read_text(errors="replace"), lines))
         return "\n".join(parts)
-
-    # -- waiting on the REST API while the services run
-
-    def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
-        """Until the dag-processor has serialised every one of ``dag_ids``."""
-        deadline = time.monotonic() + timeout
-        missing = list(dag_ids)
-        while missing:
-            for dag_id in list(missing):
-                try:
-                    self.api("GET", f"/dags/{dag_id}/details")
-                    missing.remove(dag_id)
-                except urllib.error.HTTPError as exc:
-                    if exc.code != 404:
-                        raise
-            if missing:
-                if time.monotonic() > deadline or self.exited():
-                    raise AirflowLocalError(f"DAGs not loaded after {timeout:.0f}s: {missing}\n" + self.log_tail())
-                time.sleep(2)
-
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 1800, poll: float = 3) -> DagRunResult:
-        """Until the run ends; its states and return-value XComs (mapped tasks: ``task[i]``)."""
-        start = time.monotonic()
-        while True:
-            state = self.run(dag_id, run_id)["state"]
-            if state in ("success", "failed"):
-                break
-            if time.monotonic() - start > timeout or self.exited():
-                raise DagRunFailed(f"{dag_id} run {run_id} still {state} after {time.monotonic() - start:.0f}s "
-                                   f"(services exited: {self.exited()}); tasks: "
-                                   f"{self.task_states(dag_id, run_id)}\n" + self.log_tail())
-            time.sleep(poll)
-        states = self.task_states(dag_id, run_id)
-        xcom: dict[str, Any] = {}
-        for key in states:
-            task_id, _, index = key.partition("[")
-            value = self.xcom(dag_id, run_id, task_id, int(index[:-1]) if index else -1)
-            if value is not None:
-                xcom[key] = value
-        return DagRunResult(dag_id, run_id, state, states, xcom, duration_s=time.monotonic() - start)
 
 
 def run_ui(
