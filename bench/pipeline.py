@@ -95,7 +95,9 @@ def run_pipeline_worker(settings: Settings, periods: list[str], work: Path, time
     scale benchmark's standalone master)."""
     var_dir = work / f"{tag}-var"
     config = {"var_dir": str(var_dir), "bootstrap": settings.kafka_bootstrap, "topic": settings.topic_reports,
-              "settings": spark or {},
+              # The broker's CA, the pipeline's password and the key registry stay those of the benchmark's deployment.
+              "settings": {"kafka_ca_file": str(settings.ca_file), "kafka_credentials_dir": str(settings.credentials_dir),
+                           "key_registry_file": str(settings.key_registry), **(spark or {})},
               "topic_targets": settings.topic_targets, "periods": periods, "scale": scale, "result": str(work / f"{tag}-result.json"),
               "event_log_dir": str(work / f"{tag}-eventlog"),
               "dump_gold": str(work / f"{tag}-gold.json")}

@@ -443,6 +443,9 @@ def scale_section(s: dict) -> list[str]:
             *_table(["size", "reports", "local[2], s", "local peak MiB", "local CPU s", "cluster, s",
                      "cluster peak MiB", "cluster CPU s", "cluster / local", "same gold values"], rows),
             f"Cross-over: {d['crossover']}.", "",
+            *(["Not measured in this run: " + ", ".join(skipped) + " (`--scale-sizes` chooses the sizes).", ""]
+              if (skipped := [n for n in ("period", "100x", "1000x") if n not in {r["size"] for r in d["sizes"]}])
+              else []),
             f"Reproduce: `{s['command']}`.", ""]
 
 

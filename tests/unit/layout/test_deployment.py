@@ -109,3 +109,10 @@ def test_secrets_come_only_from_the_env_file_and_each_declared_one_is_read():
     assert all(name in readme for name in ENV_SECRETS)
     literal = re.findall(r"(?i)(password|secret)\S*\s*[:=]\s*(?!\$\{)([A-Za-z0-9]{6,})", COMPOSE_TEXT)
     assert not literal, literal
+
+
+def test_the_quorum_and_brokers_of_a_profile_are_read_in_node_order():
+    assert CLUSTER.kafka_brokers == ["127.0.0.1:29092", "127.0.0.1:29192", "127.0.0.1:29292"]
+    assert CLUSTER.controller_voters == {1: ("127.0.0.1", 29093), 2: ("127.0.0.1", 29193), 3: ("127.0.0.1", 29293)}
+    single = load_settings("local", environ={})
+    assert single.controller_voters == {1: ("127.0.0.1", 9093)} and single.kafka_brokers == ["127.0.0.1:9092"]

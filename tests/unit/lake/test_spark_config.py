@@ -1,0 +1,27 @@
+"""The Spark session's configuration for local mode and for a standalone master (no Spark started)."""
+from __future__ import annotations
+
+from readiness.lake.spark import spark_config
+from readiness.settings import load_settings
+
+
+def test_local_mode_gets_no_standalone_settings():
+    config = spark_config(load_settings("local", environ={}))
+    assert config["spark.master"] == "local[2]"
+    assert not {"spark.executor.memory", "spark.cores.max", "spark.driver.host"} & set(config)
+
+
+def test_a_standalone_master_gets_the_driver_address_and_the_executors_share():
+    settings = load_settings("cluster", environ={})
+    config = spark_config(settings)
+    assert config["spark.master"] == "spark://127.0.0.1:27077"
+    assert (config["spark.driver.host"], config["spark.driver.bindAddress"]) == ("127.0.0.1", "127.0.0.1")
+    assert (config["spark.executor.memory"], config["spark.cores.max"]) == ("1g", "2")
+    assert config["spark.executorEnv.PYSPARK_PYTHON"] == config["spark.pyspark.python"]
+    assert int(config["spark.task.maxFailures"]) > 1
+
+
+def test_production_leaves_the_driver_address_to_spark_and_takes_every_core():
+    config = spark_config(load_settings("production", environ={}))
+    assert config["spark.master"] == "spark://spark-master:7077"
+    assert "spark.driver.host" not in config and "spark.cores.max" not in config
