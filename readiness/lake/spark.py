@@ -25,6 +25,7 @@ from readiness.ops.maven import spark_package_jars
 from readiness.settings import PACKAGE_DATA, Settings
 
 LOG_CONFIG = PACKAGE_DATA / "log4j2-spark.properties"
+EXECUTOR_LOG_CONFIG = PACKAGE_DATA / "log4j2-spark-executor.properties"
 
 
 # Attempts of one task before its job fails. Tasks lost with their executor (a worker killed) are
@@ -64,10 +65,11 @@ def spark_config(settings: Settings) -> dict[str, str]:
 
 def standalone_config(settings: Settings) -> dict[str, str]:
     """What a standalone master adds: where executors reach the driver, what each executor gets,
-    their quiet log4j2, and retries of the tasks a lost executor took with it."""
+    their log4j2 (warnings, and the start and end of each task), and retries of the tasks a lost
+    executor took with it."""
     config = {
         "spark.executor.memory": settings.spark_executor_memory,
-        "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG_CONFIG}",
+        "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={EXECUTOR_LOG_CONFIG}",
         "spark.executorEnv.PYSPARK_PYTHON": sys.executable,
         "spark.task.maxFailures": str(TASK_MAX_FAILURES),
         # A lost executor's shuffle output is gone with it: recompute it (FetchFailed -> stage retry).

@@ -32,7 +32,7 @@ EVENTS = 20_000
 CHUNK = 1_000  # the publish is a sequence of sends of this many events
 KILL_AFTER_ACKS = 6_000  # the broker dies once this many events are acknowledged, with more to send
 DOWN_S = 5.0  # how long a killed broker stays down before it is restarted
-INGEST_BATCH = 5_000  # four micro-batches (each costs ~30-50 s on 2 busy cores): the broker dies between two
+INGEST_BATCH = 10_000  # two micro-batches (each costs ~30-50 s on 2 busy cores): the broker dies between them
 RESEND_ROUNDS = 3
 PERIOD = "2026Q3"
 SUBMITTED = datetime(2026, 9, 25, 3, 0, tzinfo=timezone.utc)

@@ -98,15 +98,17 @@ def _readiness(settings: Settings, *argv: str) -> int:
     return subprocess.run([sys.executable, "-m", "readiness.cli", *argv], env=env, check=False).returncode
 
 
-def run(settings: Settings, seed: int) -> int:
+def run(settings: Settings, seed: int, periods: int = 2) -> int:
+    """Publish the simulated data set (once), run the period pipeline DAG for the last ``periods``
+    closed quarters, then print compliance, both rankings and the run register."""
     cluster = Cluster(settings)
     cluster.up()
     if _readiness(settings, "simulate", "--seed", str(seed), "--if-empty") != 0:
         return 1
     from readiness.domain.periods import REPORT_TYPES, default_calendar
 
-    periods = [p.id for p in default_calendar().closed_periods(REPORT_TYPES[0], datetime.now(timezone.utc), 2)]
-    for period_id in periods:
+    closed = default_calendar().closed_periods(REPORT_TYPES[0], datetime.now(timezone.utc), periods)
+    for period_id in [p.id for p in closed]:
         print(f"== Airflow DAG {PIPELINE_DAG}, period {period_id} (Celery workers, Spark {settings.spark_master})",
               flush=True)
         print(json.dumps(cluster.run_period(period_id)), flush=True)
@@ -126,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="each service, its pid and whether it answers")
     p_run = sub.add_parser("run", help="publish the simulated national data set and run the pipeline on the cluster")
     p_run.add_argument("--seed", type=int, default=2025)
+    p_run.add_argument("--periods", type=int, default=2, help="how many of the last closed quarters to run")
     args = parser.parse_args(argv)
     settings = load_settings()
     try:
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             print(json.dumps(Cluster(settings).status(), indent=2, default=str))
         else:
-            return run(settings, args.seed)
+            return run(settings, args.seed, args.periods)
     except (ClusterError, DaemonError, KafkaClusterError, SparkClusterError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import urllib.error
@@ -30,6 +31,11 @@ import psutil
 from readiness.dev.daemon import Daemon, DaemonError
 from readiness.ops.spark_node import MARKER_PROPERTY, node_home, port_of, spark_root
 from readiness.settings import Settings, settings_env
+
+# The Executor's log lines for a task it starts, and for one that ends (finished, failed or killed).
+TASK_STARTED = re.compile(r"Executor: Running task \S+ in stage \S+ \(TID (\d+)\)")
+TASK_ENDED = re.compile(r"Executor: (?:Finished task|Exception in task|Executor killed task|"
+                        r"Executor interrupted and killed task)\S* .*?\(TID (\d+)\)")
 
 
 class SparkClusterError(RuntimeError):
@@ -141,6 +147,10 @@ class SparkCluster:
         state = self.state()
         return [*state.get("activeapps", []), *state.get("completedapps", [])]
 
+    def application_ids(self) -> set[str]:
+        """The ids of every application the master lists, running or completed."""
+        return {str(app["id"]) for app in self.applications()}
+
     def worker_states(self) -> dict[str, dict[str, Any]]:
         """``worker id -> its /json/`` for every worker the master lists ALIVE (a dead one has no UI)."""
         states = {}
@@ -194,6 +204,21 @@ class SparkCluster:
                 continue
             found.append(child.pid)
         return found
+
+    def running_tasks(self, i: int, app_id: str) -> set[int]:
+        """The task ids (TID) that ``app_id``'s executors on worker ``i`` have started and not yet
+        ended, from each executor's ``stderr`` in the worker's work dir (the executors' log4j2 keeps
+        the Executor's INFO line for each task it starts and ends)."""
+        started: set[int] = set()
+        ended: set[int] = set()
+        for log in (self.worker_work_dir(i) / app_id).glob("*/stderr"):
+            try:
+                text = log.read_text(errors="replace")
+            except OSError:
+                continue
+            started.update(int(tid) for tid in TASK_STARTED.findall(text))
+            ended.update(int(tid) for tid in TASK_ENDED.findall(text))
+        return started - ended
 
     def wait_until(self, predicate, timeout: float, what: str, interval: float = 0.5) -> Any:
         """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` s pass."""
