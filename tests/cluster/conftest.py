@@ -32,7 +32,7 @@ from readiness.ops.topics import ensure_topics
 from readiness.settings import PROJECT_ROOT, Settings, settings_env
 from support.cluster import cluster_settings
 from support.faults import snapshot, table_rows
-from support.node_loss import NodeLoss, lose_a_celery_worker, lose_a_spark_worker, restore, wait_for_run
+from support.node_loss import NodeLoss, lose_a_celery_worker, lose_a_spark_worker, restore, triggered_run
 
 STARTUP_RECORD = PROJECT_ROOT / "var" / "reports" / "cluster_startup.jsonl"
 SEED = "2025"
@@ -85,7 +85,7 @@ def national(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Nati
                                env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
         spark_loss = celery_loss = NodeLoss()
         try:
-            run_id = wait_for_run(cluster, lambda: run.poll() is None)
+            run_id = triggered_run(cluster, lambda: run.poll() is None)
             spark_loss = lose_a_spark_worker(cluster, run_id)
             celery_loss = lose_a_celery_worker(cluster, run_id)
             run.wait(timeout=RUN_TIMEOUT_S)

@@ -63,7 +63,7 @@ def _guarded(fault: Callable[[NodeLoss], None]) -> NodeLoss:
     return outcome
 
 
-def wait_for_run(cluster: Cluster, running: Callable[[], bool], timeout: float = 600.0) -> str:
+def triggered_run(cluster: Cluster, running: Callable[[], bool], timeout: float = 600.0) -> str:
     """The id of the pipeline DAG's first run, once the run command (``running``) has triggered it."""
     api, deadline = cluster.airflow.api, time.monotonic() + timeout
     while time.monotonic() < deadline:
