@@ -7,8 +7,8 @@ exact re-deliveries).
 The tests run their own broker (``own_broker``: own ports, own var dir), never the session's, since
 they kill it. So that "mid-send" is a real moment and not a race with a send that takes a fraction of a second,
 the province's principal gets a produce quota (a slow provincial link): the broker lets a first
-burst through, then throttles. The test waits, in a bounded loop, until the first events are on the
-topic, and strikes while the command is still sending.
+burst through, then throttles. The test waits, in a bounded loop, until a second write has reached the
+topic (the answer to the first has then reached the command), and strikes while the command is still sending.
 """
 from __future__ import annotations
 
@@ -174,7 +174,10 @@ def test_broker_failing_mid_send_then_resend_of_the_failed_ids(broker, tmp_path,
     pid = broker.pid()
     proc, _, err_path = start_publish(settings, path, "--failed-out", str(failed_out))
     try:
-        wait_for_first_events(settings, proc, len(before))
+        # The producer keeps one request in flight, so a second write to the topic means the answer to
+        # the first reached the command: some events are acknowledged when the broker goes.
+        first = wait_for_first_events(settings, proc, len(before))
+        wait_for_first_events(settings, proc, first)
         strike(broker.kafka, how)
         struck = time.monotonic()
         code = proc.wait(timeout=EXIT_BOUND_S + 30)
