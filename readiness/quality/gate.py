@@ -9,6 +9,11 @@ against an in-memory Spark DataFrame with one row per reported indicator value.
   computes on Spark by filtering the batch with the rule's condition and collecting the key
   and domain columns of every unexpected row (no ``partial_unexpected_count`` limit in
   COMPLETE mode). Rules with ``meta.severity == "quarantine"`` quarantine those rows.
+* The suite runs in two passes so that a clean rule costs no collect: first the whole suite
+  with ``BASIC`` counts and no unexpected values (``partial_unexpected_count=0``: GX computes
+  each rule's ``unexpected_count`` and ``element_count`` and skips its value lists, a quarter of
+  the Spark jobs of ``COMPLETE``), then only the row rules that found unexpected rows, again, in
+  ``COMPLETE``. The second pass must find the same counts as the first.
 * Batch rules (everything else, e.g. row count, table columns) and any rule with
   ``meta.severity == "fail_batch"`` fail the whole run with :class:`QualityGateError`.
 
@@ -70,6 +75,12 @@ QUARANTINE_SCHEMA = T.StructType(
         T.StructField("quarantined_at", T.TimestampType(), nullable=False),
     ]
 )
+
+#: First pass: every rule's counts (``unexpected_count``, ``element_count``, batch rules'
+#: ``observed_value``), no unexpected values.
+COUNTS_ONLY: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": 0}
+#: Second pass, for the row rules that failed: every unexpected row, by the batch's key columns.
+ROW_DETAIL: dict[str, Any] = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
 
 _ROW_EXPECTATION_BASES = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
 # kwargs that name the rule's domain or steer GX rather than state what is expected
@@ -262,30 +273,15 @@ def run_suite(df: DataFrame, suite: ExpectationSuite, key_columns: Sequence[str]
     _validate_suite(suite, "run_suite")
     row_count = df.count()
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    name = f"gate_{uuid.uuid4().hex}"
-    batch = (
-        context.data_sources.add_spark(name=name)
-        .add_dataframe_asset(name=name)
-        .add_batch_definition_whole_dataframe(name=name)
-        .get_batch(batch_parameters={"dataframe": df})
-    )
-    validation = batch.validate(
-        suite,
-        result_format={
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": list(key_columns),
-            "return_unexpected_index_query": False,
-        },
-    )
+    batch = _batch(df)
+    validation = batch.validate(suite, result_format=COUNTS_ONLY)
+    problems = _recheck_failing_rows(batch, suite, validation, key_columns)
 
     by_key: dict[str, list[Any]] = {}
     for res in validation.results:
         cfg = res.expectation_config
         by_key.setdefault(_config_key(cfg.type, cfg.kwargs), []).append(res)
 
-    problems: list[str] = []
     outcomes: list[RuleOutcome] = []
     for exp in suite.expectations:
         cfg = exp.configuration
@@ -321,6 +317,61 @@ def run_suite(df: DataFrame, suite: ExpectationSuite, key_columns: Sequence[str]
             f"quality gate {suite.name!r} failed on {row_count} rows:\n" + "\n".join(lines), result
         )
     return result
+
+
+def _batch(df: DataFrame) -> Any:
+    """``df`` as the one batch of an ephemeral GX context's Spark data source."""
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    name = f"gate_{uuid.uuid4().hex}"
+    return (
+        context.data_sources.add_spark(name=name)
+        .add_dataframe_asset(name=name)
+        .add_batch_definition_whole_dataframe(name=name)
+        .get_batch(batch_parameters={"dataframe": df})
+    )
+
+
+def _failing_row_keys(suite: ExpectationSuite, validation: Any) -> set[str]:
+    """Config keys of the row rules whose first-pass result counts unexpected rows."""
+    row_rules = {_config_key(e.configuration.type, e.configuration.kwargs) for e in suite.expectations
+                 if _level(e) == "row"}
+    return {key for res in validation.results
+            if (key := _config_key(res.expectation_config.type, res.expectation_config.kwargs)) in row_rules
+            and not _exception_message(res.exception_info) and (res.result or {}).get("unexpected_count")}
+
+
+def _recheck_failing_rows(batch: Any, suite: ExpectationSuite, validation: Any,
+                          key_columns: tuple[str, ...]) -> list[str]:
+    """Second pass: the row rules that found unexpected rows, in ``COMPLETE``, so their results
+    name each failing row; each replaces its first-pass result in ``validation``. Returns the
+    problems found: a second pass that does not count what the first counted."""
+    failing = _failing_row_keys(suite, validation)
+    if not failing:
+        return []
+    recheck = ExpectationSuite(
+        name=suite.name,
+        expectations=[e.configuration for e in suite.expectations
+                      if _config_key(e.configuration.type, e.configuration.kwargs) in failing],
+    )
+    complete = batch.validate(recheck, result_format={**ROW_DETAIL, "unexpected_index_column_names": list(key_columns)})
+    detailed = {_config_key(r.expectation_config.type, r.expectation_config.kwargs): r for r in complete.results}
+    problems: list[str] = []
+    for i, res in enumerate(validation.results):
+        key = _config_key(res.expectation_config.type, res.expectation_config.kwargs)
+        if key not in failing:
+            continue
+        again = detailed.get(key)
+        label = f"{res.expectation_config.type}({_domain_label(res.expectation_config.kwargs)})"
+        if again is None:
+            problems.append(f"{label}: GX returned no result in the second pass")
+            continue
+        counts = [(r.result or {}).get(k) for r in (res, again) for k in ("unexpected_count", "element_count")]
+        if counts[:2] != counts[2:] or res.success != again.success:
+            problems.append(f"{label}: the second pass found unexpected_count, element_count {counts[2:]}, "
+                            f"the first {counts[:2]}")
+        validation.results[i] = again
+    return problems
 
 
 def _outcome(exp: Expectation, res: Any, key_columns: tuple[str, ...]) -> RuleOutcome:
