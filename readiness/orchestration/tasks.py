@@ -3,7 +3,9 @@
 Each returns a JSON-able dict (the task's XCom) including ``delta_versions``: the tables whose
 Delta version changed during the call, with their new version. This is the one module of
 ``readiness.orchestration`` that imports Spark; a DAG file imports it inside the task callable,
-which runs on the worker, never at parse time.
+which runs on the worker, never at parse time. The validate and aggregate stages are imported
+inside their task bodies: they load Great Expectations (about 9 s of imports), which an ingest
+task, run every few minutes, does not need.
 """
 from __future__ import annotations
 
@@ -22,9 +24,7 @@ from readiness.orchestration.alerts import alert_held_back
 from readiness.orchestration.calendar import changed_periods
 from readiness.orchestration.freezes import freeze_period, iso_utc, missing_units
 from readiness.orchestration.locks import lock, period_lock
-from readiness.pipeline.aggregate import aggregate_period
 from readiness.pipeline.ingest import ingest_reports
-from readiness.pipeline.validate import validate_period
 from readiness.settings import Settings
 
 
@@ -65,6 +65,8 @@ def run_ingest(settings: Settings) -> dict[str, Any]:
 def validate(settings: Settings, period_id: str) -> dict[str, Any]:
     """``validate_period`` under the period's lock; its counts plus ``period_id``, ``delta_versions``
     and ``held_back_alert`` (what was sent when provinces were held back, else None)."""
+    from readiness.pipeline.validate import validate_period
+
     with period_lock(settings, period_id), tracking_versions(settings) as change:
         counts = dict(validate_period(settings, period_id))
     result = {**counts, "period_id": period_id, "delta_versions": change.written}
@@ -73,6 +75,8 @@ def validate(settings: Settings, period_id: str) -> dict[str, Any]:
 
 def publish(settings: Settings, period_id: str) -> dict[str, Any]:
     """``aggregate_period`` under the period's lock; its counts plus ``period_id`` and ``delta_versions``."""
+    from readiness.pipeline.aggregate import aggregate_period
+
     with period_lock(settings, period_id), tracking_versions(settings) as change:
         counts = dict(aggregate_period(settings, period_id))
     return {**counts, "period_id": period_id, "delta_versions": change.written}
