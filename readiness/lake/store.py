@@ -125,8 +125,8 @@ def same_rows(new: DataFrame, old: DataFrame) -> bool:
     ``new.exceptAll(old)`` and ``old.exceptAll(new)`` both empty say, in one Spark job instead of
     two scans of each side. Grouping treats nulls as equal and NaN as equal, as ``exceptAll`` does.
     """
-    side = "__replace_partition_side"
-    tagged = new.withColumn(side, F.lit(1)).unionByName(old.select(*new.columns).withColumn(side, F.lit(-1)))
+    side = "__same_rows_side"
+    tagged = new.withColumn(side, F.lit(1)).unionByName(old.withColumn(side, F.lit(-1)))  # by name: any order
     return tagged.groupBy(*[F.col(f"`{c}`") for c in new.columns]).agg(F.sum(side).alias(side)).where(
         F.col(side) != 0).isEmpty()
 

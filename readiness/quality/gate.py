@@ -279,8 +279,7 @@ def run_suite(df: DataFrame, suite: ExpectationSuite, key_columns: Sequence[str]
 
     by_key: dict[str, list[Any]] = {}
     for res in validation.results:
-        cfg = res.expectation_config
-        by_key.setdefault(_config_key(cfg.type, cfg.kwargs), []).append(res)
+        by_key.setdefault(_result_key(res), []).append(res)
 
     outcomes: list[RuleOutcome] = []
     for exp in suite.expectations:
@@ -337,7 +336,7 @@ def _failing_row_keys(suite: ExpectationSuite, validation: Any) -> set[str]:
     row_rules = {_config_key(e.configuration.type, e.configuration.kwargs) for e in suite.expectations
                  if _level(e) == "row"}
     return {key for res in validation.results
-            if (key := _config_key(res.expectation_config.type, res.expectation_config.kwargs)) in row_rules
+            if (key := _result_key(res)) in row_rules
             and not _exception_message(res.exception_info) and (res.result or {}).get("unexpected_count")}
 
 
@@ -355,10 +354,10 @@ def _recheck_failing_rows(batch: Any, suite: ExpectationSuite, validation: Any,
                       if _config_key(e.configuration.type, e.configuration.kwargs) in failing],
     )
     complete = batch.validate(recheck, result_format={**ROW_DETAIL, "unexpected_index_column_names": list(key_columns)})
-    detailed = {_config_key(r.expectation_config.type, r.expectation_config.kwargs): r for r in complete.results}
+    detailed = {_result_key(r): r for r in complete.results}
     problems: list[str] = []
     for i, res in enumerate(validation.results):
-        key = _config_key(res.expectation_config.type, res.expectation_config.kwargs)
+        key = _result_key(res)
         if key not in failing:
             continue
         again = detailed.get(key)
@@ -574,6 +573,11 @@ def _domain_columns(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _domain_label(kwargs: Mapping[str, Any]) -> str:
     return ",".join(_domain_columns(kwargs))
+
+
+def _result_key(res: Any) -> str:
+    """The :func:`_config_key` of the expectation a GX validation result belongs to."""
+    return _config_key(res.expectation_config.type, res.expectation_config.kwargs)
 
 
 def _config_key(expectation_type: str, kwargs: Mapping[str, Any]) -> str:

@@ -54,3 +54,10 @@ def test_replace_partition_writes_only_a_changed_partition(spark, settings):
             for r in store.read(spark, settings, name).collect()}
     assert rows == {("2026Q3", "01", 1.0), ("2026Q2", "01", 9.0)}
     assert store.version(spark, settings, name) == written + 1
+
+
+def test_same_rows_matches_columns_by_name(spark):
+    schema = "province_code string, value double"
+    new = spark.createDataFrame([("01", 1.0), ("02", 2.0)], schema)
+    assert store.same_rows(new, new.select("value", "province_code"))
+    assert not store.same_rows(new, spark.createDataFrame([("01", 2.0), ("02", 1.0)], schema).select("value", "province_code"))
