@@ -90,6 +90,8 @@ class Settings:
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = 4
+    # JVM options added to the Spark driver's and executors' own (e.g. the JIT for short-lived jobs).
+    spark_jvm_options: str = ""
     # The address executors reach the driver at; empty: Spark's default (the host name). Loopback
     # clusters set 127.0.0.1.
     spark_driver_host: str = ""
@@ -213,7 +215,10 @@ def secret_fields() -> tuple[str, ...]:
 _PROFILES: dict[str, dict[str, object]] = {
     "local": {},
     # CI: same engines on the same loopback, on ports unlikely to clash with a developer's broker.
-    "ci": {"kafka_bootstrap": "127.0.0.1:19092", "kafka_controller_port": 19093},
+    # Its Spark jobs are short and many (each test job a fresh JVM on two shared cores): the quick
+    # JIT compiler only, which spends less CPU compiling code a short job leaves before it pays off.
+    "ci": {"kafka_bootstrap": "127.0.0.1:19092", "kafka_controller_port": 19093,
+           "spark_jvm_options": "-XX:TieredStopAtLevel=1"},
     # A cluster on this machine's loopback (`make cluster-up`): three KRaft nodes, a Spark standalone
     # master with two workers, Airflow's CeleryExecutor on Redis with two workers and PostgreSQL,
     # all under var/cluster/ (the lake a directory every node sees).

@@ -49,7 +49,7 @@ def spark_config(settings: Settings) -> dict[str, str]:
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.warehouse.dir": str(settings.var_dir / "warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.var_dir / 'derby'} "
-                                         f"-Dlog4j2.configurationFile={LOG_CONFIG}",
+                                         f"-Dlog4j2.configurationFile={LOG_CONFIG} {settings.spark_jvm_options}".strip(),
         "spark.ui.enabled": "false" if settings.env != "production" else "true",
         "spark.sql.adaptive.enabled": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
@@ -69,7 +69,8 @@ def standalone_config(settings: Settings) -> dict[str, str]:
     executor took with it."""
     config = {
         "spark.executor.memory": settings.spark_executor_memory,
-        "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={EXECUTOR_LOG_CONFIG}",
+        "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={EXECUTOR_LOG_CONFIG} "
+                                           f"{settings.spark_jvm_options}".strip(),
         "spark.executorEnv.PYSPARK_PYTHON": sys.executable,
         "spark.task.maxFailures": str(TASK_MAX_FAILURES),
         # A lost executor's shuffle output is gone with it: recompute it (FetchFailed -> stage retry).

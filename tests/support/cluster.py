@@ -10,7 +10,8 @@ from support.ports import free_port
 
 def cluster_settings(var_dir: Path, kafka_nodes: int = 3, **overrides: object) -> Settings:
     """The ``cluster`` profile with every port of its own (brokers, controllers, Spark master and
-    UI, Airflow, Redis, PostgreSQL) and all state under ``var_dir``."""
+    UI, Airflow, Redis, PostgreSQL) and all state under ``var_dir``; its Spark JVMs keep the ``ci``
+    profile's options (the suite's many short jobs)."""
     brokers = [f"127.0.0.1:{free_port()}" for _ in range(kafka_nodes)]
     controllers = [free_port() for _ in range(kafka_nodes)]
     values: dict[str, object] = {
@@ -25,6 +26,7 @@ def cluster_settings(var_dir: Path, kafka_nodes: int = 3, **overrides: object) -
         "airflow_port": free_port(),
         "redis_port": free_port(),
         "postgres_port": free_port(),
+        "spark_jvm_options": load_settings("ci", environ={}).spark_jvm_options,
         **shared_deployment_files(var_dir),
     }
     values.update(overrides)

@@ -25,3 +25,15 @@ def test_production_leaves_the_driver_address_to_spark_and_takes_every_core():
     config = spark_config(load_settings("production", environ={}))
     assert config["spark.master"] == "spark://spark-master:7077"
     assert "spark.driver.host" not in config and "spark.cores.max" not in config
+
+
+def test_jvm_options_reach_the_driver_and_the_executors_only_where_set():
+    ci = spark_config(load_settings("ci", environ={}))
+    assert ci["spark.driver.extraJavaOptions"].endswith(" -XX:TieredStopAtLevel=1")
+    assert ci["spark.driver.extraJavaOptions"].startswith("-Dderby.system.home=")
+    local = spark_config(load_settings("local", environ={}))
+    assert "-XX:" not in local["spark.driver.extraJavaOptions"]
+    cluster = spark_config(load_settings("cluster", environ={"READINESS_SPARK_JVM_OPTIONS": "-XX:+UseSerialGC"}))
+    assert cluster["spark.executor.extraJavaOptions"].split()[-1] == "-XX:+UseSerialGC"
+    assert cluster["spark.driver.extraJavaOptions"].split()[-1] == "-XX:+UseSerialGC"
+    assert "-XX:" not in spark_config(load_settings("cluster", environ={}))["spark.executor.extraJavaOptions"]
