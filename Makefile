@@ -83,8 +83,11 @@ run: simulate
 ranking: install
 	$(VENV)/bin/readiness ranking
 
+# The suite runs on two workers (pytest-xdist), each module (and the cluster package) on one of them;
+# TEST_WORKERS=0 runs it in this process alone.
+TEST_WORKERS ?= 2
 test: jars chromium postgresql redis
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

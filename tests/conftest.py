@@ -1,4 +1,5 @@
-"""Shared fixtures: a real local Kafka broker for the whole test session."""
+"""Shared fixtures: a real local Kafka broker for the whole test session; how the suite is split
+between parallel workers (``make test`` runs two, pytest-xdist ``--dist loadgroup``)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,39 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     session = get_spark(load_settings(env="ci", var_dir=tmp_path_factory.mktemp("spark")))
     yield session
     session.stop()
+
+
+# The parallel run's unit of work is a module (its module-scoped fixtures start engines once), and
+# the whole cluster package (one cluster for its modules). The largest units are handed out first, so
+# that neither worker is left with a long one at the end: these, in the order of their measured time
+# (docs/cluster.md, "The suite's time"); every other module follows in collection order.
+LONGEST_FIRST = (
+    "tests/cluster",
+    "tests/integration/test_orchestration_engine.py",
+    "tests/faults/test_ingest_faults.py",
+    "tests/faults/test_period_faults.py",
+    "tests/integration/test_analyst_integration.py",
+    "tests/integration/test_hostile_wire.py",
+    "tests/integration/test_pipeline_integration.py",
+    "tests/faults/test_ingest_broker_faults.py",
+    "tests/faults/test_publish_faults.py",
+)
+
+
+def work_unit(nodeid: str) -> str:
+    """The parallel run's unit a test belongs to: ``tests/cluster`` or its module's path."""
+    module = nodeid.split("::", 1)[0]
+    return "tests/cluster" if module.startswith("tests/cluster/") else module
+
+
+def _rank(unit: str) -> int:
+    return LONGEST_FIRST.index(unit) if unit in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group every test by :func:`work_unit` (``xdist_group``) and put the longest units first; the
+    sort is stable, so tests keep their order within a unit."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(work_unit(item.nodeid)))
+    items.sort(key=lambda item: _rank(work_unit(item.nodeid)))
