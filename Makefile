@@ -84,10 +84,11 @@ ranking: install
 	$(VENV)/bin/readiness ranking
 
 # The suite runs on two workers (pytest-xdist), each module (and the cluster package) on one of them;
-# TEST_WORKERS=0 runs it in this process alone.
+# --no-loadscope-reorder keeps the order tests/conftest.py gives (the longest units first, not the
+# ones with most tests); TEST_WORKERS=0 runs it in this process alone.
 TEST_WORKERS ?= 2
 test: jars chromium postgresql redis
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
