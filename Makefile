@@ -83,10 +83,11 @@ run: simulate
 ranking: install
 	$(VENV)/bin/readiness ranking
 
-# The suite runs on two workers (pytest-xdist), each module (and the cluster package) on one of them;
-# --no-loadscope-reorder keeps the order tests/conftest.py gives (the longest units first, not the
-# ones with most tests); TEST_WORKERS=0 runs it in this process alone.
-TEST_WORKERS ?= 2
+# TEST_WORKERS=N runs the suite on N pytest-xdist workers, each module (and the cluster package) on
+# one of them; --no-loadscope-reorder keeps the order tests/conftest.py gives (the longest units
+# first, not the ones with most tests). The default, 0, runs it in this process: on two cores the
+# suite is CPU-bound and two workers took as long as one (docs/cluster.md, "Measured").
+TEST_WORKERS ?= 0
 test: jars chromium postgresql redis
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 

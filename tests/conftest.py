@@ -1,5 +1,5 @@
 """Shared fixtures: a real local Kafka broker for the whole test session; how the suite is split
-between parallel workers (``make test`` runs two, pytest-xdist ``--dist loadgroup``)."""
+between parallel workers (``make test TEST_WORKERS=N``, pytest-xdist ``--dist loadgroup``)."""
 
 from __future__ import annotations
 
