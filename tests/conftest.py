@@ -72,7 +72,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
 # The parallel run's unit of work is a module (its module-scoped fixtures start engines once), and
 # the whole cluster package (one cluster for its modules). The largest units are handed out first, so
 # that neither worker is left with a long one at the end: these, in the order of their measured time
-# (docs/cluster.md, "The suite's time"); every other module follows in collection order.
+# (docs/cluster.md, "Measured"); every other module follows in collection order.
 LONGEST_FIRST = (
     "tests/cluster",
     "tests/integration/test_orchestration_engine.py",

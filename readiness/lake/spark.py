@@ -33,6 +33,11 @@ EXECUTOR_LOG_CONFIG = PACKAGE_DATA / "log4j2-spark-executor.properties"
 TASK_MAX_FAILURES = 4
 
 
+def java_options(settings: Settings, *own: str) -> str:
+    """A Spark JVM's ``own`` options followed by the settings' ``spark_jvm_options`` (when set)."""
+    return " ".join(filter(None, [*own, settings.spark_jvm_options]))
+
+
 def spark_config(settings: Settings) -> dict[str, str]:
     jars = ",".join(str(p) for p in spark_package_jars(settings))
     config = {
@@ -48,8 +53,8 @@ def spark_config(settings: Settings) -> dict[str, str]:
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.warehouse.dir": str(settings.var_dir / "warehouse"),
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.var_dir / 'derby'} "
-                                         f"-Dlog4j2.configurationFile={LOG_CONFIG} {settings.spark_jvm_options}".strip(),
+        "spark.driver.extraJavaOptions": java_options(settings, f"-Dderby.system.home={settings.var_dir / 'derby'}",
+                                                      f"-Dlog4j2.configurationFile={LOG_CONFIG}"),
         "spark.ui.enabled": "false" if settings.env != "production" else "true",
         "spark.sql.adaptive.enabled": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
@@ -69,8 +74,7 @@ def standalone_config(settings: Settings) -> dict[str, str]:
     executor took with it."""
     config = {
         "spark.executor.memory": settings.spark_executor_memory,
-        "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={EXECUTOR_LOG_CONFIG} "
-                                           f"{settings.spark_jvm_options}".strip(),
+        "spark.executor.extraJavaOptions": java_options(settings, f"-Dlog4j2.configurationFile={EXECUTOR_LOG_CONFIG}"),
         "spark.executorEnv.PYSPARK_PYTHON": sys.executable,
         "spark.task.maxFailures": str(TASK_MAX_FAILURES),
         # A lost executor's shuffle output is gone with it: recompute it (FetchFailed -> stage retry).
