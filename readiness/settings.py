@@ -217,8 +217,11 @@ _PROFILES: dict[str, dict[str, object]] = {
     # CI: same engines on the same loopback, on ports unlikely to clash with a developer's broker.
     # Its Spark jobs are short and many (each test job a fresh JVM on two shared cores): the quick
     # JIT compiler only, which spends less CPU compiling code a short job leaves before it pays off.
+    # Without the tiered compiler the JVM reserves 48 MB for compiled code, which a DAG's Spark tasks
+    # fill in about two minutes ("CodeCache is full. Compiler has been disabled"): everything after
+    # that is interpreted. 256 MB is the reservation the tiered default makes.
     "ci": {"kafka_bootstrap": "127.0.0.1:19092", "kafka_controller_port": 19093,
-           "spark_jvm_options": "-XX:TieredStopAtLevel=1"},
+           "spark_jvm_options": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"},
     # A cluster on this machine's loopback (`make cluster-up`): three KRaft nodes, a Spark standalone
     # master with two workers, Airflow's CeleryExecutor on Redis with two workers and PostgreSQL,
     # all under var/cluster/ (the lake a directory every node sees).

@@ -74,6 +74,8 @@ EXPECTATIONS = PROJECT_ROOT / "expectations"
 SILVER_SUITE = EXPECTATIONS / "silver_report_values.json"
 BRONZE_SUITE = EXPECTATIONS / "bronze_report_events.json"
 # Columns added only for the suite to check; silver keeps reported_value.
+# The SHA-256 of a bronze event's encoded bytes, which tells an exact re-delivery from a reused event id.
+CONTENT_DIGEST = "content_sha256"
 RULE_ONLY_COLUMNS = ("numerator_limit", "valid_min", "valid_max", "unit_key", "period_opens_at", "finite_numbers")
 # The declared time may run this far ahead of the broker's receipt (clock skew), or this far behind
 # it, before a report gets a warning (timeliness is judged on the receipt either way).
@@ -185,12 +187,15 @@ def validate_period(settings: Settings, period_id: str) -> dict[str, Any]:
     bronze_version = store.version(spark, settings, BRONZE_REPORTS)
     if bronze_version is None:
         raise RuntimeError(f"no {BRONZE_REPORTS} table under {settings.lake_dir}: run the ingest job first")
-    bronze = store.read(spark, settings, BRONZE_REPORTS, bronze_version).where(F.col("period_id") == period_id).persist()
-    audited(bronze.drop("values", "raw_value"), load_suite(BRONZE_SUITE), ("event_id",), settings, period_id,
+    # Cached without the encoded bytes: at national scale they are most of the period's bronze and
+    # overflowed a 2 GB driver while Spark built the cache. Re-deliveries compare their digest.
+    bronze = (store.read(spark, settings, BRONZE_REPORTS, bronze_version).where(F.col("period_id") == period_id)
+              .withColumn(CONTENT_DIGEST, F.sha2(F.col("raw_value"), 256)).drop("raw_value").persist())
+    audited(bronze.drop("values", CONTENT_DIGEST), load_suite(BRONZE_SUITE), ("event_id",), settings, period_id,
             f"bronze@{bronze_version}")
 
     first, later = split_duplicate_events(bronze)
-    repeated, conflicting = split_redeliveries(first, later)
+    repeated, conflicting = split_redeliveries(first, later, content=CONTENT_DIGEST)
     opens_at = datetime.combine(period.window()[0], time(0), ZoneInfo(default_calendar().timezone))
     candidates = add_rule_columns(explode_values(first), catalogue_frame(spark), opens_at.isoformat()).persist()
     run_id = f"validate:{period_id}:bronze@{bronze_version}"

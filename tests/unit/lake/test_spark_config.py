@@ -29,7 +29,8 @@ def test_production_leaves_the_driver_address_to_spark_and_takes_every_core():
 
 def test_jvm_options_reach_the_driver_and_the_executors_only_where_set():
     ci = spark_config(load_settings("ci", environ={}))
-    assert ci["spark.driver.extraJavaOptions"].endswith(" -XX:TieredStopAtLevel=1")
+    assert ci["spark.driver.extraJavaOptions"].split()[-2:] == ["-XX:TieredStopAtLevel=1",
+                                                                 "-XX:ReservedCodeCacheSize=256m"]
     assert ci["spark.driver.extraJavaOptions"].startswith("-Dderby.system.home=")
     local = spark_config(load_settings("local", environ={}))
     assert "-XX:" not in local["spark.driver.extraJavaOptions"]
@@ -37,3 +38,13 @@ def test_jvm_options_reach_the_driver_and_the_executors_only_where_set():
     assert cluster["spark.executor.extraJavaOptions"].split()[-1] == "-XX:+UseSerialGC"
     assert cluster["spark.driver.extraJavaOptions"].split()[-1] == "-XX:+UseSerialGC"
     assert "-XX:" not in spark_config(load_settings("cluster", environ={}))["spark.executor.extraJavaOptions"]
+
+
+def test_a_quick_jit_only_profile_also_raises_the_code_cache():
+    """C1 alone reserves 48 MB for compiled code; a DAG's Spark tasks fill that, and the JVM then
+    disables its compiler for the rest of the run."""
+    for env in ("local", "ci", "cluster", "production"):
+        options = load_settings(env, environ={}).spark_jvm_options.split()
+        if "-XX:TieredStopAtLevel=1" in options:
+            sizes = [o.split("=")[1] for o in options if o.startswith("-XX:ReservedCodeCacheSize=")]
+            assert sizes and sizes[0].endswith("m") and int(sizes[0][:-1]) >= 240, (env, options)
