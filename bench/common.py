@@ -187,8 +187,13 @@ def run_measured(cmd: list[str], timeout: float, env: dict[str, str] | None = No
 
 
 def kill_group(proc: subprocess.Popen) -> None:
+    """Stop ``proc``'s process group (SIGTERM, then SIGKILL), then SIGKILL any of its descendants
+    still alive: a busy Spark driver JVM outlived its worker's SIGTERM and kept both cores busy."""
     import signal
 
+    descendants: list[psutil.Process] = []
+    with contextlib.suppress(psutil.NoSuchProcess):
+        descendants = psutil.Process(proc.pid).children(recursive=True)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -197,6 +202,11 @@ def kill_group(proc: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+    _, alive = psutil.wait_procs(descendants, timeout=10)
+    for child in alive:  # ours: seen as a descendant of the process we started
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.send_signal(signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=10)
 
 
 # -- statistics --------------------------------------------------------------------------------
