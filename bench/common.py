@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from readiness.dev.airflow.processes import kill_group
 from readiness.dev.provision import shared_deployment_files
 from readiness.settings import PROJECT_ROOT, Settings, load_settings
 
@@ -179,34 +180,11 @@ def run_measured(cmd: list[str], timeout: float, env: dict[str, str] | None = No
                 code: int | None = proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 code = None
-                kill_group(proc)
+                kill_group(proc, grace=20)
         return code, time.perf_counter() - started, sampler
     finally:
         if log_path:
             log.close()  # type: ignore[union-attr]
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    """Stop ``proc``'s process group (SIGTERM, then SIGKILL), then SIGKILL any of its descendants
-    still alive: a busy Spark driver JVM outlived its worker's SIGTERM and kept both cores busy."""
-    import signal
-
-    descendants: list[psutil.Process] = []
-    with contextlib.suppress(psutil.NoSuchProcess):
-        descendants = psutil.Process(proc.pid).children(recursive=True)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    _, alive = psutil.wait_procs(descendants, timeout=10)
-    for child in alive:  # ours: seen as a descendant of the process we started
-        with contextlib.suppress(psutil.NoSuchProcess):
-            child.send_signal(signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=10)
 
 
 # -- statistics --------------------------------------------------------------------------------

@@ -73,9 +73,9 @@ from readiness.transforms.rules import rule_violations
 EXPECTATIONS = PROJECT_ROOT / "expectations"
 SILVER_SUITE = EXPECTATIONS / "silver_report_values.json"
 BRONZE_SUITE = EXPECTATIONS / "bronze_report_events.json"
-# Columns added only for the suite to check; silver keeps reported_value.
 # The SHA-256 of a bronze event's encoded bytes, which tells an exact re-delivery from a reused event id.
 CONTENT_DIGEST = "content_sha256"
+# Columns added only for the suite to check; silver keeps reported_value.
 RULE_ONLY_COLUMNS = ("numerator_limit", "valid_min", "valid_max", "unit_key", "period_opens_at", "finite_numbers")
 # The declared time may run this far ahead of the broker's receipt (clock skew), or this far behind
 # it, before a report gets a warning (timeliness is judged on the receipt either way).

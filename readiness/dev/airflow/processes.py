@@ -18,6 +18,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
+import psutil
+
 LOG_TAIL_LINES = 80
 
 
@@ -42,7 +44,12 @@ def pump(stream: TextIO, log: TextIO, tail: deque[str], echo: bool) -> None:
 
 
 def kill_group(proc: subprocess.Popen, grace: float = 10) -> None:
-    """SIGTERM the process group of ``proc``, SIGKILL it if still alive after ``grace`` s."""
+    """SIGTERM the process group of ``proc``, SIGKILL it if still alive after ``grace`` s; then
+    SIGKILL, by pid, any of its descendants still alive ``grace`` s later: a busy Spark driver JVM
+    outlived the SIGTERM that stopped its Python parent, and kept both cores busy."""
+    descendants: list[psutil.Process] = []
+    with contextlib.suppress(psutil.NoSuchProcess):
+        descendants = psutil.Process(proc.pid).children(recursive=True)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -51,6 +58,11 @@ def kill_group(proc: subprocess.Popen, grace: float = 10) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    _, alive = psutil.wait_procs(descendants, timeout=grace)
+    for child in alive:  # ours: seen as a descendant of the process we started
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.send_signal(signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=grace)
 
 
 def stop_groups(procs: Iterable[subprocess.Popen], timeout: float = 30) -> None:

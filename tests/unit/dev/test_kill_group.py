@@ -1,5 +1,5 @@
-"""A timed-out benchmark worker is stopped with everything it started, also a child that ignores
-SIGTERM (as a busy Spark driver JVM did, keeping both cores busy for the next measurement)."""
+"""A stopped process group takes everything its process started with it (a timed-out DAG run or
+benchmark worker), also a child that ignores SIGTERM, as a busy Spark driver JVM did."""
 from __future__ import annotations
 
 import subprocess
@@ -7,7 +7,7 @@ import sys
 
 import psutil
 
-from bench.common import kill_group
+from readiness.dev.airflow.processes import kill_group
 
 # The worker: starts a child that ignores SIGTERM, prints the child's pid, then waits to be stopped.
 WORKER = """
