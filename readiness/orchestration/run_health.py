@@ -248,34 +248,52 @@ def run_row(*, run_id: str, dag_id: str, started_at: datetime, ended_at: datetim
     }
 
 
+def _arrow_type(spark_type: str) -> Any:
+    """The Arrow type of one of :data:`OPS_COLUMNS`' Spark types (the register's only ones)."""
+    import pyarrow as pa
+
+    scalar = {"string": pa.string(), "long": pa.int64(), "double": pa.float64(),
+              "timestamp": pa.timestamp("us", tz="UTC")}
+    if spark_type.startswith("array<"):
+        return pa.list_(scalar[spark_type[6:-1]])
+    if spark_type.startswith("map<"):
+        key, value = spark_type[4:-1].split(",")
+        return pa.map_(scalar[key], scalar[value])
+    return scalar[spark_type]
+
+
 def record_run(settings: Settings, row: Mapping[str, Any], attempts: int = 5) -> None:
     """MERGE the row into ``ops_pipeline_runs`` on ``(dag_id, run_id)`` (created on first use).
 
     A table written before a column existed gains it (schema evolution; its older rows hold null,
-    read as 0). A count the row lacks is written as 0.
+    read as 0). A count the row lacks is written as 0. Written with ``deltalake`` (delta-rs), not
+    Spark: a one-row MERGE at the end of every DAG run is not worth a Spark session's start.
     """
-    from delta.tables import DeltaTable
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+    from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-    from readiness.lake.spark import get_spark
-    from readiness.lake.store import COMMIT_CONFLICTS
-
-    spark = get_spark(settings)
-    columns = [c.strip().split(" ")[0] for c in OPS_COLUMNS.split(", ")]
-    frame = spark.createDataFrame([tuple(int(row.get(c) or 0) if c in COUNT_FIELDS else row[c] for c in columns)],
-                                  OPS_COLUMNS)
-    path = settings.table_path(OPS_RUNS)
+    columns = [c.strip().split(" ", 1) for c in re.split(r",\s*(?![^<]*>)", OPS_COLUMNS)]
+    schema = pa.schema([pa.field(name, _arrow_type(kind)) for name, kind in columns])
+    values = {name: int(row.get(name) or 0) if name in COUNT_FIELDS else row[name] for name, _ in columns}
+    for name in ("consumer_lag", "delta_versions", "task_states"):
+        values[name] = list((values[name] or {}).items())
+    frame = pa.Table.from_pylist([values], schema=schema)
+    path = str(settings.table_path(OPS_RUNS))
     for attempt in range(1, attempts + 1):
         try:
-            if not DeltaTable.isDeltaTable(spark, path):
-                frame.write.format("delta").mode("append").save(path)
-            else:
-                (DeltaTable.forPath(spark, path).alias("t")
-                 .merge(frame.alias("s"), "t.dag_id = s.dag_id AND t.run_id = s.run_id")
-                 .whenMatchedUpdateAll().whenNotMatchedInsertAll().withSchemaEvolution().execute())
+            try:
+                table = DeltaTable(path)
+            except TableNotFoundError:
+                write_deltalake(path, frame, mode="error")
+                return
+            (table.merge(frame, "t.dag_id = s.dag_id AND t.run_id = s.run_id", source_alias="s", target_alias="t",
+                         merge_schema=True)
+             .when_matched_update_all().when_not_matched_insert_all().execute())
             return
-        except COMMIT_CONFLICTS:  # concurrent writers (two DAGs ending together): try again
+        except (CommitFailedError, FileExistsError) as exc:  # concurrent writers (two DAGs ending together)
             if attempt == attempts:
-                raise
+                raise RuntimeError(f"could not record run {row.get('run_id')} in {OPS_RUNS}: {exc}") from exc
             time.sleep(2 * attempt)
 
 

@@ -5,15 +5,12 @@ against an in-memory Spark DataFrame with one row per reported indicator value.
 
 * Row rules are GX map expectations (column map, column pair map, multicolumn map). Each
   failing row is identified by its key columns through GX's ``unexpected_index_list``
-  (``result_format="COMPLETE"`` with ``unexpected_index_column_names``), which GX 1.24.1
-  computes on Spark by filtering the batch with the rule's condition and collecting the key
-  and domain columns of every unexpected row (no ``partial_unexpected_count`` limit in
-  COMPLETE mode). Rules with ``meta.severity == "quarantine"`` quarantine those rows.
-* The suite runs in two passes so that a clean rule costs no collect: first the whole suite
-  with ``BASIC`` counts and no unexpected values (``partial_unexpected_count=0``: GX computes
-  each rule's ``unexpected_count`` and ``element_count`` and skips its value lists, a quarter of
-  the Spark jobs of ``COMPLETE``), then only the row rules that found unexpected rows, again, in
-  ``COMPLETE``. The second pass must find the same counts as the first.
+  (``result_format="COMPLETE"`` with ``unexpected_index_column_names``: every unexpected row's
+  key and domain columns). Rules with ``meta.severity == "quarantine"`` quarantine those rows.
+* The row rules are evaluated together in one pass over the batch
+  (:mod:`readiness.quality.row_rules`: GX's own condition and domain for each rule, a handful of
+  Spark jobs for the whole suite, GX's own ``metrics_validate`` for success and the result);
+  the batch rules and any row rule with ``mostly`` go through GX's validation as they are.
 * Batch rules (everything else, e.g. row count, table columns) and any rule with
   ``meta.severity == "fail_batch"`` fail the whole run with :class:`QualityGateError`.
 
@@ -38,17 +35,15 @@ from typing import Any, Literal
 import great_expectations as gx
 from great_expectations.core.expectation_suite import ExpectationSuite, expectationSuiteSchema
 from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.expectations.expectation import (
-    ColumnMapExpectation,
-    ColumnPairMapExpectation,
-    Expectation,
-    MulticolumnMapExpectation,
-)
+from great_expectations.expectations.expectation import Expectation
+from great_expectations.validator.validation_statistics import calc_validation_statistics
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from readiness.quality import row_rules
 from readiness.quality.errors import QualityGateError  # noqa: F401  (raised here, caught by the DAGs)
+from readiness.quality.row_rules import domain_columns
 
 #: A row is one indicator value of one report event.
 KEY_COLUMNS: tuple[str, ...] = ("event_id", "indicator_code")
@@ -76,19 +71,10 @@ QUARANTINE_SCHEMA = T.StructType(
     ]
 )
 
-#: First pass: every rule's counts (``unexpected_count``, ``element_count``, batch rules'
-#: ``observed_value``), no unexpected values.
-COUNTS_ONLY: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": 0}
-#: Second pass, for the row rules that failed: every unexpected row, by the batch's key columns.
-ROW_DETAIL: dict[str, Any] = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
-
-_ROW_EXPECTATION_BASES = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
 # kwargs that name the rule's domain or steer GX rather than state what is expected
 _NON_EXPECTED_KWARGS = frozenset(
     {"column", "column_A", "column_B", "column_list", "batch_id", "result_format", "catch_exceptions"}
 )
-
-
 
 
 class SuiteError(ValueError):
@@ -274,8 +260,12 @@ def run_suite(df: DataFrame, suite: ExpectationSuite, key_columns: Sequence[str]
     row_count = df.count()
 
     batch = _batch(df)
-    validation = batch.validate(suite, result_format=COUNTS_ONLY)
-    problems = _recheck_failing_rows(batch, suite, validation, key_columns)
+    one_pass = [e for e in suite.expectations if _level(e) == "row" and "mostly" not in e.configuration.kwargs]
+    through_gx = [e.configuration for e in suite.expectations if not any(e is o for o in one_pass)]
+    validation = batch.validate(ExpectationSuite(name=suite.name, expectations=through_gx),
+                                result_format=row_rules.result_format(key_columns))
+    _merge_results(validation, suite, row_rules.evaluate(batch, one_pass, key_columns, row_count))
+    problems: list[str] = []
 
     by_key: dict[str, list[Any]] = {}
     for res in validation.results:
@@ -331,52 +321,22 @@ def _batch(df: DataFrame) -> Any:
     )
 
 
-def _failing_row_keys(suite: ExpectationSuite, validation: Any) -> set[str]:
-    """Config keys of the row rules whose first-pass result counts unexpected rows."""
-    row_rules = {_config_key(e.configuration.type, e.configuration.kwargs) for e in suite.expectations
-                 if _level(e) == "row"}
-    return {key for res in validation.results
-            if (key := _result_key(res)) in row_rules
-            and not _exception_message(res.exception_info) and (res.result or {}).get("unexpected_count")}
-
-
-def _recheck_failing_rows(batch: Any, suite: ExpectationSuite, validation: Any,
-                          key_columns: tuple[str, ...]) -> list[str]:
-    """Second pass: the row rules that found unexpected rows, in ``COMPLETE``, so their results
-    name each failing row; each replaces its first-pass result in ``validation``. Returns the
-    problems found: a second pass that does not count what the first counted."""
-    failing = _failing_row_keys(suite, validation)
-    if not failing:
-        return []
-    recheck = ExpectationSuite(
-        name=suite.name,
-        expectations=[e.configuration for e in suite.expectations
-                      if _config_key(e.configuration.type, e.configuration.kwargs) in failing],
-    )
-    complete = batch.validate(recheck, result_format={**ROW_DETAIL, "unexpected_index_column_names": list(key_columns)})
-    detailed = {_result_key(r): r for r in complete.results}
-    problems: list[str] = []
-    for i, res in enumerate(validation.results):
-        key = _result_key(res)
-        if key not in failing:
-            continue
-        again = detailed.get(key)
-        label = f"{res.expectation_config.type}({_domain_label(res.expectation_config.kwargs)})"
-        if again is None:
-            problems.append(f"{label}: GX returned no result in the second pass")
-            continue
-        counts = [(r.result or {}).get(k) for r in (res, again) for k in ("unexpected_count", "element_count")]
-        if counts[:2] != counts[2:] or res.success != again.success:
-            problems.append(f"{label}: the second pass found unexpected_count, element_count {counts[2:]}, "
-                            f"the first {counts[:2]}")
-        validation.results[i] = again
-    return problems
+def _merge_results(validation: Any, suite: ExpectationSuite, results: list[Any]) -> None:
+    """Put the one-pass results of the row rules among GX's own, in suite order, and count them
+    into the validation's statistics and success as GX does."""
+    order = {_config_key(e.configuration.type, e.configuration.kwargs): i for i, e in enumerate(suite.expectations)}
+    validation.results = sorted([*validation.results, *results],
+                                key=lambda r: order.get(_result_key(r), len(order)))
+    stats = calc_validation_statistics(validation.results)
+    validation.statistics = {k: getattr(stats, k) for k in ("evaluated_expectations", "successful_expectations",
+                                                             "unsuccessful_expectations", "success_percent")}
+    validation.success = stats.success
 
 
 def _outcome(exp: Expectation, res: Any, key_columns: tuple[str, ...]) -> RuleOutcome:
     cfg = exp.configuration
     kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id", "result_format")}
-    domain = _domain_columns(kwargs)
+    domain = domain_columns(kwargs)
     level = _level(exp)
     body: Mapping[str, Any] = res.result or {}
     failures: list[RowFailure] = []
@@ -472,10 +432,11 @@ def quarantine_rows(
     domain_cols = list(dict.fromkeys(c for o in outcomes for c in o.domain_columns if c not in key_columns))
     entries: set[tuple[Any, ...]] = set()
     for o in outcomes:
+        expected = o.expected
         for f in o.failures:
             values = {**f.key, **f.observed}
             entries.add(
-                (o.rule, f.observed_value, o.expected, o.severity)
+                (o.rule, f.observed_value, expected, o.severity)
                 + tuple(_hashable(values[c]) for c in key_columns)
                 + tuple(_hashable(values.get(c)) for c in domain_cols)
                 + tuple(c in o.domain_columns for c in domain_cols)
@@ -558,21 +519,11 @@ def _render_batch_observation(o: RuleOutcome) -> str:
 
 
 def _level(exp: Expectation) -> Level:
-    return "row" if isinstance(exp, _ROW_EXPECTATION_BASES) else "batch"
-
-
-def _domain_columns(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
-    if "column" in kwargs:
-        return (str(kwargs["column"]),)
-    if "column_A" in kwargs and "column_B" in kwargs:
-        return (str(kwargs["column_A"]), str(kwargs["column_B"]))
-    if "column_list" in kwargs:
-        return tuple(str(c) for c in kwargs["column_list"])
-    return ()
+    return "row" if isinstance(exp, row_rules.ROW_EXPECTATIONS) else "batch"
 
 
 def _domain_label(kwargs: Mapping[str, Any]) -> str:
-    return ",".join(_domain_columns(kwargs))
+    return ",".join(domain_columns(kwargs))
 
 
 def _result_key(res: Any) -> str:
