@@ -44,7 +44,7 @@ from readiness.analyst.catalog import (
     sql_string,
     table_description,
 )
-from readiness.lake.spark import LOG_CONFIG
+from readiness.lake.spark import LOG_CONFIG, java_options
 from readiness.ops.maven import pyspark_jars_dir, spark_package_jars
 from readiness.settings import Settings, load_settings
 
@@ -218,7 +218,8 @@ class SqlServer:
             "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
             "spark.sql.warehouse.dir": str(self.dir / "warehouse"),
             "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore};create=true",
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={self.dir} -Dlog4j2.configurationFile={LOG_CONFIG}",
+            "spark.driver.extraJavaOptions": java_options(self.settings, f"-Dderby.system.home={self.dir}",
+                                                          f"-Dlog4j2.configurationFile={LOG_CONFIG}"),
             "spark.sql.session.timeZone": "UTC",
             "spark.sql.shuffle.partitions": str(self.settings.spark_shuffle_partitions),
             "spark.ui.enabled": "false" if self.settings.env != "production" else "true",

@@ -35,7 +35,7 @@ from readiness.analyst.export import (
     write_xlsx,
 )
 from readiness.analyst.report import NO_TARGETS, ReportData, render_html
-from readiness.analyst.sql_server import ddl_statements, jdbc_url, parse_csv2
+from readiness.analyst.sql_server import SqlServer, ddl_statements, jdbc_url, parse_csv2
 from readiness.settings import load_settings
 
 UTC = timezone.utc
@@ -364,3 +364,17 @@ def test_report_page_with_targets_and_empty_targets():
     assert "Số máy tính trên 100 cán bộ công chức (per_100)" in page
     empty = render_html(tiny_report(targets=[]))
     assert f"{NO_TARGETS}." in empty and "holds no rows for 2026Q3" in empty
+
+
+def test_the_sql_servers_driver_gets_the_profiles_jvm_options(tmp_path):
+    """Its JVM is a Spark driver like the jobs': the ci profile's quick JIT and code cache reach it too."""
+    def driver_options(env: str) -> list[str]:
+        command = SqlServer(load_settings(env, environ={}, var_dir=tmp_path), port=10099).command()
+        confs = [command[i + 1] for i, part in enumerate(command) if part == "--conf"]
+        [options] = [c.split("=", 1)[1] for c in confs if c.startswith("spark.driver.extraJavaOptions=")]
+        return options.split()
+
+    ci = driver_options("ci")
+    assert ci[0] == f"-Dderby.system.home={tmp_path / 'sql-server'}"
+    assert ci[-2:] == ["-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=256m"]
+    assert not [o for o in driver_options("local") if o.startswith("-XX:")]
