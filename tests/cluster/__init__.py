@@ -1,0 +1,1 @@
+"""Tests on the cluster profile's engines; a package, so that its package-scoped cluster stops after its last test."""
