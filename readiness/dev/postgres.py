@@ -11,7 +11,8 @@ role and the database.
 PostgreSQL refuses to run as root: as root the server runs as the ``postgres`` user (``runuser``), which
 then owns ``<var_dir>/postgres``. When ``postgres`` cannot reach ``var_dir`` (a parent folder that others
 may not enter, such as pytest's ``/tmp/pytest-of-root``), the cluster lives in
-``<tmp>/readiness-postgres-<hash of var_dir>`` instead and ``<var_dir>/postgres`` is a symbolic link to it.
+``<tmp>/readiness-postgres-<hash of var_dir>`` instead and ``<var_dir>/postgres`` is a symbolic link to it;
+such a folder without its link is left from an earlier var_dir at the same path, and is discarded.
 ``pg_ctl`` starts the server in the background (it outlives the command that started it) and keeps its
 pid in ``data/postmaster.pid``.
 """
@@ -164,9 +165,11 @@ class LocalPostgres:
     # -- setup
 
     def _initdb(self) -> None:
+        root = self.root
+        if root != self.link.resolve() and not self.link.is_symlink() and root.exists():
+            self._discard_stale(root)
         if (self.data / "PG_VERSION").exists():
             return
-        root = self.root
         root.mkdir(parents=True, exist_ok=True)
         if root != self.link.resolve():
             self.var_dir.mkdir(parents=True, exist_ok=True)
@@ -183,6 +186,14 @@ class LocalPostgres:
         # Host connections need a password: the superuser has none, so only the Unix socket (peer) reaches it.
         self._run(pg_binary("initdb"), "-D", str(self.data), "-U", self.superuser, "-E", "UTF8",
                   "--auth-local=peer", "--auth-host=scram-sha-256", timeout=180)
+
+    def _discard_stale(self, root: Path) -> None:
+        """A cluster in ``<tmp>`` for this var_dir's path, but no link in var_dir: it belongs to an earlier
+        var_dir at the same path (deleted since, with its secrets), so its metadata is not this one's.
+        Stopped if it still runs, then removed."""
+        if (root / "data" / "PG_VERSION").exists():
+            self._run(pg_binary("pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop", check=False)
+        shutil.rmtree(root)
 
     def _ensure_database(self) -> None:
         password = self.password().reveal()

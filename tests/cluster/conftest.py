@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -86,8 +87,11 @@ def national(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Nati
         spark_loss = celery_loss = NodeLoss()
         try:
             run_id = triggered_run(cluster, lambda: run.poll() is None)
-            spark_loss = lose_a_spark_worker(cluster, run_id)
-            celery_loss = lose_a_celery_worker(cluster, run_id)
+            # Side by side: each waits for its own task, so neither fault's wait can outlast the other's task.
+            with ThreadPoolExecutor(max_workers=2) as faults:
+                spark_fault = faults.submit(lose_a_spark_worker, cluster, run_id)
+                celery_fault = faults.submit(lose_a_celery_worker, cluster, run_id)
+                spark_loss, celery_loss = spark_fault.result(), celery_fault.result()
             run.wait(timeout=RUN_TIMEOUT_S)
         finally:
             if run.poll() is None:  # by the pid we started

@@ -228,6 +228,31 @@ def test_local_postgres_asks_for_the_password(postgres):
     psycopg2.connect(password=url.password, **where).close()
 
 
+def test_a_var_dir_made_again_at_the_same_path_gets_a_fresh_postgresql(tmp_path_factory):
+    """As root the cluster lives in <tmp> under a hash of var_dir's path: after that var dir is deleted,
+    a new one at the same path must not find the old cluster (with the old run's Airflow metadata)."""
+    import shutil
+
+    from readiness.dev.postgres import LocalPostgres
+    from support.ports import free_port
+
+    var_dir = tmp_path_factory.mktemp("pg-again")
+    first = LocalPostgres(load_settings(var_dir=var_dir, postgres_port=free_port()))
+    first.start()
+    left_behind = first.root / "data" / "left-behind"
+    left_behind.write_text("the earlier var dir's cluster")
+    shutil.rmtree(var_dir)  # the server still runs, as after a killed run
+    var_dir.mkdir()
+    again = LocalPostgres(load_settings(var_dir=var_dir, postgres_port=free_port()))
+    try:
+        again.start()
+        assert not left_behind.exists()
+        assert again.running() and again._listening_port() == again.port
+    finally:
+        again.remove()
+        first.remove()
+
+
 def test_celery_executor_environment(tmp_path):
     """The cluster profile's executor: Redis broker and PostgreSQL results with their passwords, one JWT
     key for every process, the execution API on the settings' port, the fast heartbeat timeout."""
