@@ -166,12 +166,13 @@ class LocalPostgres:
 
     def _initdb(self) -> None:
         root = self.root
-        if root != self.link.resolve() and not self.link.is_symlink() and root.exists():
+        in_tmp = root != self.link.resolve()  # var_dir has no link yet (see ``root``)
+        if in_tmp and root.exists():
             self._discard_stale(root)
         if (self.data / "PG_VERSION").exists():
             return
         root.mkdir(parents=True, exist_ok=True)
-        if root != self.link.resolve():
+        if in_tmp:
             self.var_dir.mkdir(parents=True, exist_ok=True)
             self.link.symlink_to(root, target_is_directory=True)
         if self._as_user:

@@ -271,13 +271,14 @@ def record_run(settings: Settings, row: Mapping[str, Any], attempts: int = 5) ->
     """
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
-    from deltalake.exceptions import CommitFailedError, TableNotFoundError
+    from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
     columns = [c.strip().split(" ", 1) for c in re.split(r",\s*(?![^<]*>)", OPS_COLUMNS)]
     schema = pa.schema([pa.field(name, _arrow_type(kind)) for name, kind in columns])
     values = {name: int(row.get(name) or 0) if name in COUNT_FIELDS else row[name] for name, _ in columns}
-    for name in ("consumer_lag", "delta_versions", "task_states"):
-        values[name] = list((values[name] or {}).items())
+    for name, kind in columns:  # Arrow takes a map as its (key, value) pairs
+        if kind.startswith("map<"):
+            values[name] = list((values[name] or {}).items())
     frame = pa.Table.from_pylist([values], schema=schema)
     path = str(settings.table_path(OPS_RUNS))
     for attempt in range(1, attempts + 1):
@@ -285,13 +286,16 @@ def record_run(settings: Settings, row: Mapping[str, Any], attempts: int = 5) ->
             try:
                 table = DeltaTable(path)
             except TableNotFoundError:
-                write_deltalake(path, frame, mode="error")
-                return
+                try:
+                    write_deltalake(path, frame, mode="error")
+                    return
+                except DeltaError:  # another run created the table meanwhile: MERGE into it
+                    table = DeltaTable(path)
             (table.merge(frame, "t.dag_id = s.dag_id AND t.run_id = s.run_id", source_alias="s", target_alias="t",
                          merge_schema=True)
              .when_matched_update_all().when_not_matched_insert_all().execute())
             return
-        except (CommitFailedError, FileExistsError) as exc:  # concurrent writers (two DAGs ending together)
+        except CommitFailedError as exc:  # concurrent writers (two DAGs ending together)
             if attempt == attempts:
                 raise RuntimeError(f"could not record run {row.get('run_id')} in {OPS_RUNS}: {exc}") from exc
             time.sleep(2 * attempt)

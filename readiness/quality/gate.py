@@ -260,11 +260,11 @@ def run_suite(df: DataFrame, suite: ExpectationSuite, key_columns: Sequence[str]
     row_count = df.count()
 
     batch = _batch(df)
-    one_pass = [e for e in suite.expectations if _level(e) == "row" and "mostly" not in e.configuration.kwargs]
-    through_gx = [e.configuration for e in suite.expectations if not any(e is o for o in one_pass)]
+    through_gx = [e.configuration for e in suite.expectations if not _in_one_pass(e)]
     validation = batch.validate(ExpectationSuite(name=suite.name, expectations=through_gx),
                                 result_format=row_rules.result_format(key_columns))
-    _merge_results(validation, suite, row_rules.evaluate(batch, one_pass, key_columns, row_count))
+    fused = [e for e in suite.expectations if _in_one_pass(e)]
+    _merge_results(validation, suite, row_rules.evaluate(batch, fused, key_columns, row_count))
     problems: list[str] = []
 
     by_key: dict[str, list[Any]] = {}
@@ -319,6 +319,11 @@ def _batch(df: DataFrame) -> Any:
         .add_batch_definition_whole_dataframe(name=name)
         .get_batch(batch_parameters={"dataframe": df})
     )
+
+
+def _in_one_pass(exp: Expectation) -> bool:
+    """Row rules without ``mostly`` go through :mod:`row_rules`; the others through GX's validation."""
+    return _level(exp) == "row" and "mostly" not in exp.configuration.kwargs
 
 
 def _merge_results(validation: Any, suite: ExpectationSuite, results: list[Any]) -> None:

@@ -241,3 +241,34 @@ def test_register_adds_the_status_subcommand():
     args = parser.parse_args(["status", "--runs", "5", "--dag", "readiness_ingest"])
     assert (args.command, args.runs, args.dag, args.no_freshness, args.func) == (
         "status", 5, "readiness_ingest", False, rh.cmd_status)
+
+
+def test_a_register_created_meanwhile_by_another_run_is_merged_into(tmp_path, monkeypatch):
+    """Two DAG runs ending together: the one that finds no table and then loses the race to create it
+    MERGEs into the other's table instead of failing."""
+    import deltalake
+
+    from readiness.settings import load_settings
+
+    settings = load_settings(env="ci", var_dir=tmp_path)
+    ended = datetime(2026, 9, 21, 1, 3, tzinfo=UTC)
+    first, second = (rh.run_row(run_id=run_id, dag_id="readiness_ingest", started_at=datetime(2026, 9, 21, 1, 0, tzinfo=UTC),
+                                ended_at=ended, xcoms={"ingest_reports": INGEST},
+                                task_states={"ingest_reports": "success"}, consumer_lag={f"{TOPIC}:0": 0})
+                     for run_id in ("scheduled__1", "scheduled__2"))
+    rh.record_run(settings, first)
+    opened = deltalake.DeltaTable
+    calls = []
+
+    def not_there_the_first_time(path, *args, **kwargs):  # as if the other run created it just after
+        calls.append(path)
+        if len(calls) == 1:
+            raise deltalake.exceptions.TableNotFoundError(f"no table at {path}")
+        return opened(path, *args, **kwargs)
+
+    monkeypatch.setattr(deltalake, "DeltaTable", not_there_the_first_time)
+    rh.record_run(settings, second)
+    monkeypatch.undo()
+    rows = deltalake.DeltaTable(str(settings.table_path(rh.OPS_RUNS))).to_pyarrow_table(columns=["run_id"]).to_pylist()
+    assert sorted(r["run_id"] for r in rows) == ["scheduled__1", "scheduled__2"]
+    assert len(calls) == 2
