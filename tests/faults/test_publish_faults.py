@@ -7,8 +7,10 @@ exact re-deliveries).
 The tests run their own broker (``own_broker``: own ports, own var dir), never the session's, since
 they kill it. So that "mid-send" is a real moment and not a race with a send that takes a fraction of a second,
 the province's principal gets a produce quota (a slow provincial link): the broker lets a first
-burst through, then throttles. The test waits, in a bounded loop, until a second write has reached the
-topic (the answer to the first has then reached the command), and strikes while the command is still sending.
+burst of requests through, then throttles the connection for longer than the command's publish timeout.
+The test waits, in a bounded loop, until the topic holds more events than one produce request can carry
+(the answer to at least one request has then reached the command), and strikes while the command is
+still sending.
 """
 from __future__ import annotations
 
@@ -23,9 +25,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from readiness.contracts.encoding import decode
+from readiness.contracts.encoding import REPORT_SUBMISSION, decode, encode
 from readiness.contracts.producer import topic_message_count
 from readiness.contracts.report_files import read_reports
 from readiness.dev.kafka_broker import LocalKafka
@@ -89,16 +91,29 @@ def start_publish(settings: Settings, path: Path, *args: str) -> tuple[subproces
     return proc, out, err
 
 
-def wait_for_first_events(settings: Settings, proc: subprocess.Popen, already: int, timeout: float = 60.0) -> int:
-    """Poll the topic until it holds more than ``already`` events while the command still runs; the count."""
+def events_per_request(path: Path) -> int:
+    """At most this many of the file's events fit in one produce request: they all share one key (one
+    partition), and a request carries one batch per partition of at most the producer's ``batch_size``."""
+    smallest = min(len(encode(r, REPORT_SUBMISSION)) for r in read_reports(path))
+    return int(KafkaProducer.DEFAULT_CONFIG["batch_size"]) // smallest
+
+
+def wait_for_acknowledged_events(settings: Settings, proc: subprocess.Popen, err_path: Path, already: int,
+                                 per_request: int, timeout: float = 60.0) -> int:
+    """Poll the topic until it holds more than ``per_request`` events beyond ``already`` while the command
+    still runs; the count. The producer keeps one request in flight and sends the next only once the first
+    is answered, so the answer to at least one request has then reached the command."""
     deadline = time.monotonic() + timeout
+    seen = already
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "the command finished before the fault: the quota did not slow it"
+        assert proc.poll() is None, (f"the command ended (exit {proc.returncode}) before the fault, with "
+                                     f"{seen - already} of its events on the topic: {err_path.read_text()[:300]}")
         seen = topic_message_count(settings)
-        if seen > already:
+        if seen > already + per_request:
             return seen
         time.sleep(0.2)
-    raise AssertionError(f"no event reached the topic within {timeout:.0f}s")
+    raise AssertionError(f"{seen - already} events reached the topic within {timeout:.0f}s, "
+                         f"not more than one request's {per_request}")
 
 
 def wait_dead(pid: int, timeout: float = 30.0) -> None:
@@ -174,10 +189,8 @@ def test_broker_failing_mid_send_then_resend_of_the_failed_ids(broker, tmp_path,
     pid = broker.pid()
     proc, _, err_path = start_publish(settings, path, "--failed-out", str(failed_out))
     try:
-        # The producer keeps one request in flight, so a second write to the topic means the answer to
-        # the first reached the command: some events are acknowledged when the broker goes.
-        first = wait_for_first_events(settings, proc, len(before))
-        wait_for_first_events(settings, proc, first)
+        # Some events are acknowledged when the broker goes; the throttled rest are not.
+        wait_for_acknowledged_events(settings, proc, err_path, len(before), events_per_request(path))
         strike(broker.kafka, how)
         struck = time.monotonic()
         code = proc.wait(timeout=EXIT_BOUND_S + 30)
