@@ -1,6 +1,8 @@
 """Delta Lake reads and writes used by the jobs: partition overwrites, so reruns are harmless."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from delta.exceptions import (
     ConcurrentAppendException,
     ConcurrentDeleteDeleteException,
@@ -16,6 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType
 
+from readiness.lake.log import table_version
 from readiness.settings import Settings
 
 # Delta's optimistic-concurrency conflicts: another writer committed first; the write may be retried.
@@ -84,9 +87,11 @@ def insert_new(df: DataFrame, settings: Settings, name: str, key: tuple[str, ...
         return _last_metric(spark, path, "numOutputRows")
     if df.isEmpty():
         return 0
+    before = table_version(Path(path))
     (_merge_on(df, path, key)
      .whenNotMatchedInsertAll().withSchemaEvolution().execute())
-    return _last_metric(spark, path, "numTargetRowsInserted")
+    # A MERGE that inserts nothing commits nothing: the last commit is then an earlier batch's.
+    return 0 if table_version(Path(path)) == before else _last_metric(spark, path, "numTargetRowsInserted")
 
 
 def upsert_forward(df: DataFrame, settings: Settings, name: str, key: tuple[str, ...], column: str) -> None:

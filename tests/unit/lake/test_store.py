@@ -61,3 +61,19 @@ def test_same_rows_matches_columns_by_name(spark):
     new = spark.createDataFrame([("01", 1.0), ("02", 2.0)], schema)
     assert store.same_rows(new, new.select("value", "province_code"))
     assert not store.same_rows(new, spark.createDataFrame([("01", 2.0), ("02", 1.0)], schema).select("value", "province_code"))
+
+
+def test_insert_new_counts_what_this_merge_inserted_not_the_last_commit(spark, settings):
+    name = "bronze_example"
+    schema = "topic string, partition int, offset long, value string"
+    key = ("topic", "partition", "offset")
+    first = spark.createDataFrame([("t", 0, 0, "a"), ("t", 0, 1, "b")], schema)
+    second = spark.createDataFrame([("t", 0, 1, "b"), ("t", 0, 2, "c")], schema)
+    assert store.insert_new(first, settings, name, key) == 2
+    assert store.insert_new(second, settings, name, key) == 1
+    written = store.version(spark, settings, name)
+    # A replayed batch: every key already held. The MERGE commits nothing, so the last commit is the
+    # previous batch's, which inserted one row: that count is not this call's.
+    assert store.insert_new(second, settings, name, key) == 0
+    assert store.version(spark, settings, name) == written
+    assert sorted(r["offset"] for r in store.read(spark, settings, name).collect()) == [0, 1, 2]
