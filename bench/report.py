@@ -411,6 +411,49 @@ def freshness_section(s: dict) -> list[str]:
     return lines
 
 
+def streaming_section(s: dict, scheduled: dict | None) -> list[str]:
+    """Freshness in the streaming mode, against the scheduled mode when the same run measured it."""
+    d = s["data"]
+    samples = d["samples"]
+    rows = []
+    for b in range(d["bursts"]):
+        times = [x["to_gold_commit_s"] for x in samples if x["burst"] == b]
+        versions = sorted({x["gold_version"] for x in samples if x["burst"] == b})
+        if times:
+            rows.append([str(b + 1), str(len(times)), _f(min(times)), _f(sorted(times)[len(times) // 2]),
+                         _f(max(times)), ", ".join(map(str, versions))])
+    lines = ["## 4b. Freshness in the streaming mode", "", _when(s), "",
+             "`readiness stream` runs as its own process (one Spark session for its life, a processing-time "
+             f"trigger every {d['trigger_s']:g} s). The topic holds one national period ({d['period']}, "
+             f"{d['reports']:,} reports): the service was running {_f(d['start_s'])} s after its start and its first "
+             f"batch had the period in gold {_f(d['cold_s'])} s after the start (that batch took "
+             f"{_f(d['cold_batch_s'])} s). Then {d['bursts']} due-date bursts, each after a random wait in "
+             f"[0, {d['interval_s']:.0f}) s: {d['burst_size']} provinces publish a correction each at the same moment "
+             "(one producer, every send queued before any is awaited), each moving its province's "
+             "`computers_per_100_staff` numerator sum. A sample runs from just before its burst was sent to the "
+             "commit timestamp (Delta log) of the first version of `gold_indicator_values` that shows its new "
+             "value; the versions are read with delta-rs, so no second Spark runs beside the service.", "",
+             *_table(["burst", "samples", "min s", "median s", "max s", "gold versions"], rows),
+             f"Publish -> gold commit over {len(samples)} samples: median **{_f(d['median_to_gold_commit_s'])} s**, "
+             f"95th percentile **{_f(d['p95_to_gold_commit_s'])} s** (min {_f(d['min_to_gold_commit_s'])}, max "
+             f"{_f(d['max_to_gold_commit_s'])}); targets: median <= 15 s, 95th percentile <= 30 s. SIGTERM stopped "
+             f"the service in {_f(d.get('stop_s'))} s (exit {d.get('exit_code')})."]
+    if scheduled and scheduled.get("mode") == "scheduled" and scheduled.get("median_to_gold_commit_s"):
+        lines[-1] += (f" The scheduled mode in the same run (section 4): median "
+                      f"{_f(scheduled['median_to_gold_commit_s'])} s, streaming / scheduled "
+                      f"**{_ratio(d['median_to_gold_commit_s'] / scheduled['median_to_gold_commit_s'])}**.")
+    else:
+        lines[-1] += " The scheduled mode was not measured in this run (add `freshness` to `--only`)."
+    batches = d.get("batches") or []
+    if batches:
+        busy = [b for b in batches if b["events_in"]]
+        lines[-1] += (f" The service ran {len(busy)} batches with events (median "
+                      f"{_f(sorted(b['duration_s'] for b in busy)[len(busy) // 2])} s each, bronze to gold and the "
+                      "run's row).")
+    return lines + ["", f"Reproduce: `{s['command']}` (the service's log stays in the work dir with `--keep`: "
+                    "`<work>/streaming/stream.log`).", ""]
+
+
 # -- plot -----------------------------------------------------------------------------------------
 
 def _run_cells(run: dict) -> list[str]:
@@ -430,7 +473,8 @@ def scale_section(s: dict) -> list[str]:
         ratio = _ratio(r.get("ratio_cluster_local")) if "ratio_cluster_local" in r else "-"
         same = {True: "yes", False: "**no**"}.get(r.get("same_gold"), "-")
         rows.append([r["label"], f"{r['input']['reports']:,}", *_run_cells(r["local"]), *_run_cells(r["cluster"]),
-                     ratio, same])
+                     ratio, same, f"{r.get('measured_at', s['measured_at'])[:10]} (load "
+                     f"{(r.get('load_before') or s['load_before'])[0]}/{(r.get('load_after') or s['load_after'])[0]})"])
     return ["## Scale: local[2] against the two-worker cluster", "", _when(s), "",
             "The pipeline (ingest, validate, aggregate; `bench.pipeline_worker` in a fresh process, a fresh lake each) "
             "on `local[2]`, the baseline, and against a Spark standalone master with "
@@ -441,7 +485,11 @@ def scale_section(s: dict) -> list[str]:
             "(Spark session start in brackets). Memory: the peak summed RSS of the driver's process tree, plus on the "
             "cluster the two Worker JVMs with their executors and Python workers, sampled at the same time.", "",
             *_table(["size", "reports", "local[2], s", "local peak MiB", "local CPU s", "cluster, s",
-                     "cluster peak MiB", "cluster CPU s", "cluster / local", "same gold values"], rows),
+                     "cluster peak MiB", "cluster CPU s", "cluster / local", "same gold values",
+                     "measured (1-min load before/after)"], rows),
+            *(["The sizes were measured in different runs (the largest alone takes hours); local[2] and the "
+               "cluster of one size always in the same run.", ""]
+              if len({r.get("measured_at", s["measured_at"]) for r in d["sizes"]}) > 1 else []),
             f"Cross-over: {d['crossover']}.", "",
             *(["Not measured in this run: " + ", ".join(skipped) + " (`--scale-sizes` chooses the sizes).", ""]
               if (skipped := [n for n in ("period", "100x", "1000x") if n not in {r["size"] for r in d["sizes"]}])
@@ -539,6 +587,10 @@ def write(results: dict, out_dir: Path) -> Path:
         lines += profile_lines(sections["pipeline"]["data"]["profile"])
     if "freshness" in sections:
         lines += freshness_section(sections["freshness"])
+    if "streaming" in sections:
+        lines += streaming_section(sections["streaming"], sections.get("freshness", {}).get("data")
+                                   if sections.get("freshness", {}).get("measured_at", "")[:10]
+                                   == sections["streaming"]["measured_at"][:10] else None)
     if "scale" in sections:
         lines += scale_section(sections["scale"])
     full = [x for x in sections.values() if not x.get("quick")]
@@ -587,6 +639,13 @@ def summary_lines(sections: dict) -> list[str]:
             rows.append([f"freshness, publish -> gold, s (scheduled, {cron} ingest cron)",
                          _f(d["median_to_gold_commit_s"]), "direct ingest + validate + aggregate (no scheduler), publish -> gold",
                          _f(d["baseline_s"]), _ratio(d["median_to_gold_commit_s"] / d["baseline_s"])])
+    if "streaming" in sections:
+        d = sections["streaming"]["data"]
+        scheduled = sections.get("freshness", {}).get("data", {})
+        if d.get("median_to_gold_commit_s") and scheduled.get("median_to_gold_commit_s"):
+            rows.append(["freshness, publish -> gold, s (streaming, median)", _f(d["median_to_gold_commit_s"]),
+                         "the scheduled mode, median", _f(scheduled["median_to_gold_commit_s"]),
+                         _ratio(d["median_to_gold_commit_s"] / scheduled["median_to_gold_commit_s"])])
     if not rows:
         return []
     return _table(["measure", "project", "baseline", "baseline figure", "ratio project / baseline"], rows)

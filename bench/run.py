@@ -25,14 +25,14 @@ from pathlib import Path
 from bench.common import AS_OF, BENCH_CMD, bench_settings, local_broker, machine, now_iso
 from readiness.settings import PROJECT_ROOT
 
-SECTIONS = ("encoding", "security", "publish", "pipeline", "profile", "freshness", "scale")
+SECTIONS = ("encoding", "security", "publish", "pipeline", "profile", "freshness", "streaming", "scale")
 RESULTS_FILE = PROJECT_ROOT / "bench" / "results.json"
 FULL = {"encoding_events": 10_000, "encoding_repeats": 3, "publish_events": 30_000, "publish_repeats": 3,
         "sizes": "period,year,10x,100x", "timeout": 660.0, "samples": 4, "interval": 60.0, "profile_size": "10x",
-        "scale_sizes": "period,100x,1000x", "scale_timeout": 3600.0}
+        "scale_sizes": "period,100x,1000x", "scale_timeout": 3600.0, "bursts": 3, "burst_size": 10}
 QUICK = {"encoding_events": 500, "encoding_repeats": 1, "publish_events": 2_000, "publish_repeats": 1,
          "sizes": "period", "timeout": 660.0, "samples": 1, "interval": 30.0, "profile_size": "period",
-         "scale_sizes": "period", "scale_timeout": 900.0}
+         "scale_sizes": "period", "scale_timeout": 900.0, "bursts": 1, "burst_size": 3}
 
 
 def log(message: str) -> None:
@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, help="freshness samples")
     parser.add_argument("--interval", type=float,
                         help="freshness: the most seconds to wait, at random, before each publish")
+    parser.add_argument("--bursts", type=int, help="streaming: how many due-date bursts (default 3)")
+    parser.add_argument("--burst-size", type=int, help="streaming: provinces publishing at once per burst (default 10)")
     parser.add_argument("--encoding-events", type=int)
     parser.add_argument("--publish-events", type=int)
     parser.add_argument("--profile-size", help="pipeline size to profile (default 10x; period with --quick)")
@@ -84,6 +86,8 @@ def command(section: str, args: argparse.Namespace) -> str:
         parts += ["--profile-size", args.profile_size]
     elif section == "freshness":
         parts += ["--samples", str(args.samples), "--interval", f"{args.interval:.0f}"]
+    elif section == "streaming":
+        parts += ["--bursts", str(args.bursts), "--burst-size", str(args.burst_size)]
     elif section == "scale":
         parts += ["--scale-sizes", args.scale_sizes, "--scale-timeout", f"{args.scale_timeout:.0f}"]
     return " ".join(parts)
@@ -116,7 +120,7 @@ def profile_section(args: argparse.Namespace, work: Path, settings) -> dict:
 
 
 def run_section(section: str, args: argparse.Namespace, work: Path, settings) -> dict:
-    from bench import encoding, freshness, pipeline, publish, scale, security
+    from bench import encoding, freshness, pipeline, publish, scale, security, streaming
 
     if section == "encoding":
         data = encoding.run(args.encoding_events, args.encoding_repeats)
@@ -145,6 +149,11 @@ def run_section(section: str, args: argparse.Namespace, work: Path, settings) ->
         return profile_section(args, work, settings)
     if section == "freshness":
         return freshness.run(settings, work, args.samples, args.interval, log=log)
+    if section == "streaming":
+        data = streaming.run(settings, work, args.bursts, args.burst_size, log=log)
+        log(f"  streaming: publish -> gold commit median {data['median_to_gold_commit_s']:.1f} s, "
+            f"95th percentile {data['p95_to_gold_commit_s']:.1f} s over {len(data['samples'])} samples")
+        return data
     if section == "scale":
         sizes = [s.strip() for s in args.scale_sizes.split(",") if s.strip()]
         return scale.run(settings, work, sizes, args.scale_timeout, log)
@@ -164,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads(RESULTS_FILE.read_text())
     failed = []
     settings = bench_settings(work / "var")
-    needs_broker = any(s in args.only for s in ("security", "publish", "pipeline", "profile", "freshness", "scale"))
+    needs_broker = any(s in args.only for s in ("security", "publish", "pipeline", "profile", "freshness", "streaming",
+                                                   "scale"))
     try:
         from contextlib import nullcontext
 
@@ -182,11 +192,16 @@ def main(argv: list[str] | None = None) -> int:
                     failed.append(section)
                     log(f"  {section} failed:\n{traceback.format_exc()}")
                     continue
-                results["sections"][section] = {
+                measured = {
                     "measured_at": now_iso(), "duration_s": time.time() - started, "quick": args.quick,
                     "command": command(section, args), "machine": host,
                     "load_before": [round(x, 2) for x in load_before],
                     "load_after": [round(x, 2) for x in os.getloadavg()], "data": data}
+                if section == "scale":
+                    from bench.scale import merge_runs
+
+                    measured = merge_runs(results["sections"].get("scale"), measured)
+                results["sections"][section] = measured
     finally:
         (work / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
         if not args.quick and args.out is None:

@@ -105,6 +105,21 @@ def run(settings: Settings, work_root: Path, sizes: list[str], timeout: float, l
             "cluster": {name: getattr(spark_settings, name) for name in CLUSTER_SPARK_FIELDS}}
 
 
+def merge_runs(earlier: dict | None, latest: dict) -> dict:
+    """The latest scale section, plus the sizes an earlier run measured that the latest did not (the
+    1,000x size alone takes hours); every row keeps when, and under what load, it was measured."""
+    def tagged(section: dict) -> list[dict]:
+        return [{"measured_at": section["measured_at"], "load_before": section["load_before"],
+                 "load_after": section["load_after"], **row} for row in section["data"]["sizes"]]
+
+    rows = tagged(latest)
+    if earlier:
+        have = {r["size"] for r in rows}
+        rows += [r for r in tagged(earlier) if r["size"] not in have]
+    rows.sort(key=lambda r: r["scale"])
+    return {**latest, "data": {**latest["data"], "sizes": rows, "crossover": crossover(rows)}}
+
+
 def crossover(rows: list[dict]) -> str:
     """Where the cluster starts to beat local mode, in words, from the measured sizes only."""
     timed = [r for r in rows if "ratio_cluster_local" in r]
