@@ -11,13 +11,14 @@ JARS_STAMP := .cache/jars/.fetched
 SEED ?= 2025
 export READINESS_ENV ?= local
 
-.PHONY: help install jars chromium postgresql redis kafka-up kafka-down simulate run ranking serve test test-fast airflow bench clean \
+.PHONY: help install jars chromium postgresql redis kafka-up kafka-down simulate run ranking stream serve test test-fast airflow bench clean \
 	cluster-up cluster-down cluster-run cluster-status
 
 help:
 	@echo "make run        install, start Kafka, simulate reports, run the Airflow DAG, print the ranking"
 	@echo "make test       install and run the whole test suite (real Kafka, Spark, Airflow)"
 	@echo "make airflow    start the Airflow UI with the DAGs loaded"
+	@echo "make stream     run the streaming service (gold seconds after a report; publish with make simulate)"
 	@echo "make serve      start the SQL server (Spark Thrift Server, JDBC) on the gold tables"
 	@echo "make bench      run the benchmarks and write docs/benchmarks.md"
 	@echo "make kafka-up / kafka-down   start or stop the local Kafka broker"
@@ -93,6 +94,10 @@ test: jars chromium postgresql redis
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
+
+stream: kafka-up
+	@echo "== streaming service: publish reports (e.g. make simulate) in another terminal; Ctrl-C stops it"
+	$(PY) -m readiness.cli stream
 
 serve: jars
 	$(VENV)/bin/readiness serve

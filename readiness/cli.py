@@ -215,6 +215,12 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stream(args: argparse.Namespace) -> int:
+    from readiness.streaming.service import serve
+
+    return serve(load_settings())
+
+
 def cmd_ranking(args: argparse.Namespace) -> int:
     from readiness.analyst.views import latest_period, print_ranking
     from readiness.pipeline.aggregate import ranking
@@ -336,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pipeline", help="run ingest, then validate and aggregate for each period, without Airflow")
     p.add_argument("periods", nargs="+")
     p.set_defaults(func=cmd_pipeline)
+
+    p = sub.add_parser("stream", help="run the streaming service: Kafka to gold within seconds, on one Spark "
+                                      "session, until SIGTERM (the scheduled ingest waits while it runs)")
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("ranking", help="print the published ranking of a period from the gold table")
     p.add_argument("--period", help="period id; default the latest in the gold table")

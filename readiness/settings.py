@@ -87,6 +87,15 @@ class Settings:
     topic_retention_ms: int = 90 * 24 * 3600 * 1000
     # Most Kafka offsets one ingest micro-batch reads (a backlog is ingested in batches of this size).
     ingest_max_offsets_per_batch: int = 200_000
+    # The streaming service (`readiness stream`): seconds between micro-batch triggers; how long a
+    # SIGTERM waits for the running batch to end before the query is stopped under it; and when its
+    # watchdog calls it down (no heartbeat for this long) or behind (more offsets unread than this).
+    stream_trigger_s: float = 3.0
+    stream_stop_timeout_s: float = 120.0
+    stream_max_silence_s: float = 300.0
+    stream_max_lag: int = 20_000
+    # The streaming-service watchdog DAG's cron (in the reporting calendar's time zone).
+    stream_watch_cron: str = "*/5 * * * *"
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = 4
@@ -141,6 +150,11 @@ class Settings:
     @property
     def checkpoint_dir(self) -> Path:
         return self.var_dir / "checkpoints"
+
+    @property
+    def stream_dir(self) -> Path:
+        """The streaming service's health file and log."""
+        return self.var_dir / "stream"
 
     @property
     def kafka_dir(self) -> Path:

@@ -7,6 +7,9 @@ DEAD_LETTERS = "bronze_dead_letters"
 BRONZE_TARGETS = "bronze_target_plans"
 # The ingest's next offset per topic partition, recorded after each batch (see pipeline.source_positions).
 INGEST_POSITIONS = "bronze_ingest_positions"
+# The ingest's Structured Streaming checkpoint under Settings.checkpoint_dir: one for the scheduled ingest
+# and the streaming service, which never run at the same time.
+INGEST_CHECKPOINT = "ingest_reports"
 SILVER_VALUES = "silver_indicator_values"
 QUARANTINE = "silver_quarantine"
 WARNINGS = "silver_warnings"

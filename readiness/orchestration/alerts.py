@@ -1,5 +1,5 @@
 """Alerts to a webhook: failed tasks, units still missing after a due date, ingest silence,
-provinces held back by the quality gate.
+provinces held back by the quality gate, the streaming service down or behind.
 
 Every alert is one JSON object POSTed to ``settings.webhook_url`` (``READINESS_WEBHOOK_URL``);
 with no URL configured the alert is only logged. A token, when the receiver wants one, is read
@@ -7,7 +7,8 @@ from the environment only (``READINESS_WEBHOOK_TOKEN``) and sent as ``Authorizat
 
 Payload (every kind)::
 
-    {"source": "readiness", "env": "local", "kind": "task_failed" | "late_data" | "ingest_silence" | "held_back",
+    {"source": "readiness", "env": "local",
+     "kind": "task_failed" | "late_data" | "ingest_silence" | "held_back" | "stream_down" | "stream_behind",
      "summary": "...", "sent_at": "2026-09-21T01:02:03+00:00", ...kind-specific fields}
 
 - ``task_failed`` (the DAGs' ``on_failure_callback``, after the last retry): ``dag_id``,
@@ -19,6 +20,9 @@ Payload (every kind)::
 - ``held_back`` (validation): ``period``, ``provinces`` (one entry per province over its quarantine
   share: ``province_code``, ``events``, ``quarantined``, ``share``, ``max_share``,
   ``events_held_back``), ``events_held_back``, ``dag_id``, ``run_id``.
+- ``stream_down`` / ``stream_behind`` (the streaming service's watchdog,
+  :func:`readiness.orchestration.stream_health.check_stream`): ``pid``, ``state``, ``heartbeat_at``,
+  ``lag`` (``"topic:partition" -> offsets``), ``last_batch``.
 
 Posting never raises: an alert that cannot be delivered is logged, the pipeline carries on.
 This module is imported when the dag-processor parses the DAG files: standard library only.

@@ -57,13 +57,13 @@ from kafka import KafkaConsumer, TopicPartition
 from readiness.domain.periods import REPORTING_TIMEZONE
 from readiness.domain.reference import provinces, provinces_in_force
 from readiness.lake.log import lake_versions
-from readiness.lake.tables import BRONZE_REPORTS, OPS_RUNS, SILVER_VALUES
+from readiness.lake.tables import BRONZE_REPORTS, INGEST_CHECKPOINT, OPS_RUNS, SILVER_VALUES
 from readiness.ops.kafka_client import PIPELINE, kafka_python_config
 from readiness.orchestration.calendar import sort_periods
+from readiness.orchestration.stream_health import document_alive, health_path, read_health, status_lines, verdict
 from readiness.settings import Settings, load_settings
 from readiness.terminal import Column, format_rows
 
-INGEST_CHECKPOINT = "ingest_reports"
 OPS_COLUMNS = (
     "run_id string, dag_id string, state string, periods array<string>, "
     "started_at timestamp, ended_at timestamp, duration_s double, "
@@ -511,6 +511,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = load_settings()
     now = datetime.now(timezone.utc)
     print(format_runs(recent_runs(settings, args.runs, args.dag), REPORTING_TIMEZONE))
+    stream = read_health(health_path(settings))
+    if stream is not None:  # where the streaming mode runs (or ran)
+        judged = verdict(stream, now, document_alive(stream), settings.stream_max_silence_s, settings.stream_max_lag)
+        print("\n" + "\n".join(status_lines(stream, judged)))
     try:
         lag = ingest_lag(settings)
         print(f"\nConsumer lag now (topic end offsets - ingest checkpoint): {_lag_text(lag)}; total {sum(lag.values())}")

@@ -24,7 +24,8 @@ from readiness.orchestration.alerts import alert_held_back
 from readiness.orchestration.calendar import changed_periods
 from readiness.orchestration.freezes import freeze_period, iso_utc, missing_units
 from readiness.orchestration.locks import lock, period_lock
-from readiness.pipeline.ingest import ingest_reports
+from readiness.orchestration.stream_health import health_path, is_live, read_health
+from readiness.pipeline.ingest import COUNTS, ingest_reports
 from readiness.settings import Settings
 
 
@@ -42,12 +43,23 @@ def last_event_at(settings: Settings) -> str | None:
     return iso_utc(datetime.fromtimestamp(max(newest) / 1e6, tz=timezone.utc))
 
 
+def streaming_service(settings: Settings) -> dict[str, Any] | None:
+    """The health document of a streaming service running now on this deployment, or None."""
+    document = read_health(health_path(settings))
+    return document if is_live(document, datetime.now(timezone.utc), settings.stream_max_silence_s) else None
+
+
 def run_ingest(settings: Settings) -> dict[str, Any]:
-    """Ingest the events not yet in bronze (one ingest at a time) and say which periods got rows.
+    """Ingest the events not yet in bronze (one ingest at a time) and say which periods got rows;
+    nothing (``skipped``) while the streaming service runs, since it ingests them.
 
     Returns the job's counts plus ``periods`` (periods with new bronze rows, from the Delta log),
     ``bronze_version_before``/``bronze_version``, ``delta_versions`` and ``last_event_at``.
     """
+    stream = streaming_service(settings)
+    if stream is not None:  # it holds the ingest lock for its life: waiting would only block this task
+        return {**dict.fromkeys(COUNTS, 0), "periods": [], "delta_versions": {}, "last_event_at": last_event_at(settings),
+                "skipped": f"the streaming service (pid {stream.get('pid')}) ingests the topics"}
     with lock(settings, "ingest"), tracking_versions(settings) as change:
         counts = dict(ingest_reports(settings))
     bronze_before, bronze_after = change.before.get(BRONZE_REPORTS), change.after.get(BRONZE_REPORTS)

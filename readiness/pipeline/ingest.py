@@ -1,7 +1,8 @@
 """Ingest: Kafka events -> ``bronze_report_events``, ``bronze_target_plans`` and ``bronze_dead_letters``.
 
-Structured Streaming with the Kafka source, a checkpoint and the ``availableNow`` trigger: each run
-reads the offsets not yet consumed. Bronze is idempotent by source position, not by batch number
+Structured Streaming with the Kafka source and a checkpoint: a scheduled run (``availableNow``) reads
+the offsets not yet consumed; the streaming service (:mod:`readiness.streaming.service`) runs the same
+query with a processing-time trigger and writes each batch with the same :func:`ingest_batch`. Bronze is idempotent by source position, not by batch number
 (:mod:`readiness.pipeline.source_positions`): each table is written with an insert-only MERGE on
 (topic, partition, offset), then the batch's positions are recorded, so a crash at any point, a
 replayed batch or a lost checkpoint never loses or doubles an event. Every message's signature is
@@ -12,20 +13,24 @@ committed: ``events_in`` (offsets read) = ``bronze_rows`` + ``target_plans`` + `
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 from kafka import KafkaConsumer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
 
 from readiness.contracts.signing import KeyRegistry
 from readiness.lake import store
 from readiness.lake.spark import get_spark
-from readiness.lake.tables import BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS
+from readiness.lake.tables import BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS, INGEST_CHECKPOINT
 from readiness.ops.faults import fault_point
 from readiness.ops.kafka_client import PIPELINE, PIPELINE_GROUP_PREFIX, kafka_python_config, spark_kafka_options
 from readiness.pipeline.source_positions import (
     SOURCE_KEY,
+    CheckpointState,
     batch_positions,
     lake_positions,
     prepare_checkpoint,
@@ -48,20 +53,13 @@ def topic_partitions(settings: Settings, topics: list[str]) -> dict[str, list[in
         consumer.close()
 
 
-def ingest_reports(settings: Settings) -> dict[str, int | str]:
-    spark = get_spark(settings)
-    keys = KeyRegistry(settings.key_registry).snapshot()  # the registry as of this run, for the decoders
-    counts: dict[str, int | str] = dict.fromkeys(COUNTS, 0)
-    topics = [settings.topic_reports, settings.topic_targets]
-    checkpoint = settings.checkpoint_dir / "ingest_reports"
-    state = prepare_checkpoint(checkpoint)
-    counts["checkpoint"] = state.status
-    if state.problem:
-        counts["checkpoint_problem"] = state.problem
-
-    def write_batch(batch: DataFrame, batch_id: int) -> None:
-        raw = kafka_columns(batch).persist()
-        decoded = verify_signatures(decode_messages(raw, F.current_timestamp()), keys).persist()
+def ingest_batch(settings: Settings, keys: KeyRegistry, batch: DataFrame, with_periods: bool = False) -> dict[str, Any]:
+    """Write one micro-batch of the Kafka source to bronze and record its positions; its counts
+    (:data:`COUNTS`, ``batches`` 1) and, with ``with_periods``, ``periods``: the periods its reports
+    name, whether or not they were already in bronze (a replayed batch refreshes them again)."""
+    raw = kafka_columns(batch).persist()
+    decoded = verify_signatures(decode_messages(raw, F.current_timestamp()), keys).persist()
+    try:
         reports, targets, dead = split_decoded(decoded)
         fault_point(settings, "ingest:batch_decoded")
         written = {}
@@ -72,15 +70,29 @@ def ingest_reports(settings: Settings) -> dict[str, int | str]:
         record_positions(batch_positions(raw), settings, datetime.now(timezone.utc))
         fault_point(settings, "ingest:positions_recorded")
         read = raw.count()
-        counts["events_in"] += read
-        counts["bronze_rows"] += written[BRONZE_REPORTS]
-        counts["target_plans"] += written[BRONZE_TARGETS]
-        counts["dead_letters"] += written[DEAD_LETTERS]
-        counts["already_in_bronze"] += read - sum(written.values())
-        counts["batches"] += 1
+        counts: dict[str, Any] = {
+            "events_in": read, "bronze_rows": written[BRONZE_REPORTS], "target_plans": written[BRONZE_TARGETS],
+            "dead_letters": written[DEAD_LETTERS], "already_in_bronze": read - sum(written.values()), "batches": 1}
+        if with_periods:
+            counts["periods"] = sorted(r[0] for r in reports.select("period_id").distinct().collect())
+        return counts
+    finally:
         decoded.unpersist()
         raw.unpersist()
 
+
+def start_ingest(settings: Settings, on_batch: Callable[[DataFrame, int], None], trigger: dict[str, Any]
+                 ) -> tuple[StreamingQuery, CheckpointState]:
+    """Start the Kafka -> bronze query on the ingest's one checkpoint with ``trigger`` (``availableNow``
+    for a scheduled run, ``processingTime`` for the streaming service); ``on_batch`` writes each batch.
+
+    Both modes share the checkpoint, so a deployment can move from one to the other; they must not
+    run at the same time (:func:`readiness.orchestration.locks.lock` ``"ingest"``).
+    """
+    spark = get_spark(settings)
+    topics = [settings.topic_reports, settings.topic_targets]
+    checkpoint = settings.checkpoint_dir / INGEST_CHECKPOINT
+    state = prepare_checkpoint(checkpoint)
     reader = (spark.readStream.format("kafka")
               .options(**spark_kafka_options(settings, PIPELINE))
               .option("groupIdPrefix", PIPELINE_GROUP_PREFIX)
@@ -91,10 +103,26 @@ def ingest_reports(settings: Settings) -> dict[str, int | str]:
     if state.status != "kept":  # a new checkpoint starts where the lake says, not at batch 0 of "earliest"
         reader = reader.option("startingOffsets",
                                starting_offsets(topic_partitions(settings, topics), lake_positions(spark, settings)))
-    query = (reader.load().writeStream.foreachBatch(write_batch)
+    query = (reader.load().writeStream.foreachBatch(on_batch)
              .option("checkpointLocation", str(checkpoint))
-             .trigger(availableNow=True)
+             .trigger(**trigger)
              .start())
+    return query, state
+
+
+def ingest_reports(settings: Settings) -> dict[str, int | str]:
+    """Read every offset not yet consumed into bronze (the scheduled mode); the counts."""
+    keys = KeyRegistry(settings.key_registry).snapshot()  # the registry as of this run, for the decoders
+    counts: dict[str, int | str] = dict.fromkeys(COUNTS, 0)
+
+    def write_batch(batch: DataFrame, batch_id: int) -> None:
+        for name, value in ingest_batch(settings, keys, batch).items():
+            counts[name] = int(counts[name]) + value
+
+    query, state = start_ingest(settings, write_batch, {"availableNow": True})
+    counts["checkpoint"] = state.status
+    if state.problem:
+        counts["checkpoint_problem"] = state.problem
     query.awaitTermination()
     if query.exception() is not None:
         raise RuntimeError(f"ingest failed: {query.exception()}")

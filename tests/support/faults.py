@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 from kafka import KafkaConsumer, TopicPartition
 
-from readiness.lake.tables import BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS
+from readiness.lake.tables import BRONZE_REPORTS, BRONZE_TARGETS, DEAD_LETTERS, INGEST_CHECKPOINT
 from readiness.ops.kafka_client import ADMIN, kafka_python_config
 from readiness.settings import PROJECT_ROOT, Settings, env_name, settings_env
 
@@ -114,7 +114,7 @@ def table_version(settings: Settings, name: str) -> int | None:
 
 
 def checkpoint_path(settings: Settings) -> Path:
-    return settings.checkpoint_dir / "ingest_reports"
+    return settings.checkpoint_dir / INGEST_CHECKPOINT
 
 
 def topic_offsets(settings: Settings) -> set[tuple[str, int, int]]:

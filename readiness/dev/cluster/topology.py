@@ -28,6 +28,10 @@ def _port(address: str) -> int:
     return int(address.rsplit(":", 1)[1])
 
 
+#: Services a deployment runs only when chosen (a compose profile of the same name): the streaming mode.
+OPTIONAL = {"streaming": (Service("stream", "spark", "readiness.cli stream"),)}
+
+
 def services(settings: Settings) -> list[Service]:
     """Every long-running service of the cluster described by ``settings``, in start order."""
     out = [Service(f"kafka-{node}", "kafka", "readiness.ops.broker serve",

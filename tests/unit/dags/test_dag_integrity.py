@@ -203,6 +203,9 @@ class TestDagPolicy:
         """Every pipeline DAG ends with record_run, a teardown task downstream of every other task:
         it runs when a task failed, and does not decide the run's state."""
         dag = dagbag.dags[dag_id]
+        if "watchdog" in dag.tags:  # it moves no data: a run row every few minutes would only bury the others
+            assert "record_run" not in dag.task_ids
+            return
         assert "record_run" in dag.task_ids, f"{dag_id} has no record_run task"
         record = dag.get_task("record_run")
         assert record.is_teardown and not record.on_failure_fail_dagrun

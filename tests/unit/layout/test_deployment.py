@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from readiness.dev.cluster.topology import INIT_JOBS, services
+from readiness.dev.cluster.topology import INIT_JOBS, OPTIONAL, services
 from readiness.settings import PROJECT_ROOT, Settings, load_settings
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker" / "docker-compose.yml").read_text(encoding="utf-8"))
@@ -32,13 +32,26 @@ def _command(service: dict) -> str:
 
 
 def _long_running() -> dict[str, dict]:
-    return {name: spec for name, spec in COMPOSE["services"].items() if name not in INIT_JOBS}
+    """The services every deployment runs (not the one-shot jobs, not those behind a compose profile)."""
+    return {name: spec for name, spec in COMPOSE["services"].items()
+            if name not in INIT_JOBS and not spec.get("profiles")}
 
 
 def test_compose_runs_the_services_of_the_cluster_profile():
     assert sorted(_long_running()) == sorted(s.name for s in services(PRODUCTION))
     assert [s.name for s in services(CLUSTER)] == [s.name for s in services(PRODUCTION)]
     assert set(INIT_JOBS) <= set(COMPOSE["services"])
+
+
+def test_the_optional_services_run_only_under_their_profile_and_are_restarted():
+    optional = {name for name, spec in COMPOSE["services"].items() if spec.get("profiles")}
+    assert optional == {s.name for chosen in OPTIONAL.values() for s in chosen}
+    for profile, chosen in OPTIONAL.items():
+        for service in chosen:
+            spec = COMPOSE["services"][service.name]
+            assert spec["profiles"] == [profile] and service.runs in _command(spec)
+            assert spec["restart"] == "unless-stopped"
+            assert all("condition" in dependency for dependency in spec["depends_on"].values())
 
 
 @pytest.mark.parametrize("service", services(PRODUCTION), ids=lambda s: s.name)

@@ -32,10 +32,12 @@ ALLOWED: dict[str, set[str]] = {
     "transforms": BASE | {"domain", "contracts", "lake", "quality"},
     "pipeline": BASE | {"domain", "contracts", "lake", "quality", "transforms", "ops"},
     "orchestration": BASE | {"domain", "contracts", "lake", "quality", "pipeline", "ops"},
+    "streaming": BASE | {"domain", "contracts", "lake", "quality", "pipeline", "orchestration", "ops"},
     "analyst": BASE | {"domain", "contracts", "lake", "quality", "ops"},
     "dev": BASE | {"domain", "contracts", "lake", "quality", "transforms", "pipeline", "orchestration", "analyst",
                    "ops"},
-    "cli": BASE | {"domain", "contracts", "lake", "quality", "pipeline", "orchestration", "analyst", "ops", "dev"},
+    "cli": BASE | {"domain", "contracts", "lake", "quality", "pipeline", "orchestration", "streaming", "analyst", "ops",
+                   "dev"},
 }
 ENGINES = ("pyspark", "py4j", "delta", "great_expectations")
 LIGHT_MODULES = [
@@ -46,7 +48,7 @@ LIGHT_MODULES = [
     "readiness.lake.tables", "readiness.lake.log",
     "readiness.quality.errors", "readiness.quality.policy",
     "readiness.orchestration.calendar", "readiness.orchestration.locks", "readiness.orchestration.alerts",
-    "readiness.orchestration.dag_support",
+    "readiness.orchestration.dag_support", "readiness.orchestration.stream_health",
     "readiness.ops.maven", "readiness.ops.topics", "readiness.ops.locks", "readiness.ops.kafka_client",
     "readiness.ops.pki", "readiness.ops.secrets", "readiness.ops.broker_security",
 ]
