@@ -198,7 +198,7 @@ def check_stream(settings: Settings, now: datetime | None = None) -> Verdict:
                      settings.stream_max_silence_s, settings.stream_max_lag)
     if judged.alarming:
         post_alert(build_alert(f"stream_{judged.status}", f"streaming service {judged.status}: {judged.reason}",
-                               settings, pid=(document or {}).get("pid"), state=(document or {}).get("state"),
-                               heartbeat_at=(document or {}).get("heartbeat_at"), lag=(document or {}).get("lag") or {},
-                               last_batch=(document or {}).get("last_batch")), settings)
+                               settings, pid=document.get("pid"), state=document.get("state"),
+                               heartbeat_at=document.get("heartbeat_at"), lag=document.get("lag") or {},
+                               last_batch=document.get("last_batch")), settings)
     return judged

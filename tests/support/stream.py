@@ -3,6 +3,7 @@ through its health document, stopped with SIGTERM or killed with SIGKILL by the 
 (the Spark JVM it launched is reaped by its pid too)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -47,10 +48,8 @@ class StreamProcess:
         return read_health(health_path(self.settings)) or {}
 
     def _watch(self) -> None:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):  # it ended: the children seen so far are reaped
             self.children.update({c.pid: c for c in psutil.Process(self.pid).children(recursive=True)})
-        except psutil.NoSuchProcess:
-            pass
 
     def wait_for(self, what: str, ready: Callable[[dict[str, Any]], bool], timeout: float = 900.0) -> dict[str, Any]:
         """Poll the health document until ``ready`` says so; the document. Fails if the process ends."""
