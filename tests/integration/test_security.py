@@ -20,7 +20,6 @@ from kafka.errors import KafkaError, TopicAuthorizationFailedError
 from readiness.contracts.encoding import decode, encode
 from readiness.contracts.producer import ReportProducer
 from readiness.contracts.signing import (
-    ALGORITHM,
     HEADER_ALGORITHM,
     HEADER_KEY_ID,
     HEADER_SIGNATURE,
@@ -35,6 +34,7 @@ from readiness.ops.kafka_client import ADMIN, PIPELINE, kafka_python_config, pro
 from readiness.pipeline.aggregate import aggregate_period
 from readiness.pipeline.ingest import ingest_reports
 from readiness.pipeline.validate import validate_period
+from support.forging import send, signed_headers
 from support.reports import report_event
 
 pytestmark = pytest.mark.slow
@@ -48,20 +48,6 @@ def report(n: int, province: str, unit: str, numerator: float, revision: int = 0
     values = [{"indicator_code": "computers_per_100_staff", "numerator": numerator, "denominator": 100.0,
                "value": None, "unit": None}]
     return report_event(n, province, unit, "AGENCY", values, PERIOD, DECLARED, revision)
-
-
-def signed_headers(signer: Signer, value: bytes) -> list[tuple[str, bytes]]:
-    """The headers a key produces for these bytes, whoever's report they are (a forger's view)."""
-    return [(HEADER_SIGNATURE, signer._key.sign(value)), (HEADER_KEY_ID, signer.key_id.encode()),
-            (HEADER_ALGORITHM, ALGORITHM.encode())]
-
-
-def send(settings, principal: str, key: str, value: bytes, headers: list[tuple[str, bytes]]):
-    producer = KafkaProducer(**kafka_python_config(settings, principal), acks="all")
-    try:
-        return producer.send(settings.topic_reports, key=key.encode(), value=value, headers=headers).get(timeout=30)
-    finally:
-        producer.close()
 
 
 @dataclass

@@ -22,6 +22,7 @@ from readiness.ops.kafka_client import province_principal
 from readiness.orchestration.stream_health import health_path, read_health
 from readiness.streaming.service import STREAM_DAG_ID
 from support.faults import assert_exactly_once, bronze_positions, canonical_rows, run_job, table_rows
+from support.forging import send, signed_headers
 from support.reports import report_event
 from support.stream import StreamProcess
 
@@ -66,20 +67,8 @@ class Streamed:
 
 
 def publish_forged(settings) -> None:
-    from kafka import KafkaProducer
-
-    from readiness.contracts.signing import ALGORITHM, HEADER_ALGORITHM, HEADER_KEY_ID, HEADER_SIGNATURE
-    from readiness.ops.kafka_client import kafka_python_config
-
-    ha_noi = signer_for("01", settings.private_keys_dir)
     value = encode(FORGED)
-    headers = [(HEADER_SIGNATURE, ha_noi._key.sign(value)), (HEADER_KEY_ID, ha_noi.key_id.encode()),
-               (HEADER_ALGORITHM, ALGORITHM.encode())]
-    producer = KafkaProducer(**kafka_python_config(settings, province_principal("01")), acks="all")
-    try:
-        producer.send(settings.topic_reports, key=b"38", value=value, headers=headers).get(timeout=30)
-    finally:
-        producer.close()
+    send(settings, province_principal("01"), "38", value, signed_headers(signer_for("01", settings.private_keys_dir), value))
 
 
 def publish(settings, reports: list[dict], garbage: bool = False) -> None:
